@@ -1,0 +1,168 @@
+#include "common/fs.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <filesystem>
+
+namespace grove {
+namespace {
+
+class PosixWritableFile final : public WritableFile {
+ public:
+  PosixWritableFile(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  ~PosixWritableFile() override {
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+  Status append(std::span<const std::uint8_t> data) override {
+    while (!data.empty()) {
+      ssize_t n = ::write(fd_, data.data(), data.size());
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return errno_status("write", path_);
+      }
+      data = data.subspan(static_cast<std::size_t>(n));
+    }
+    return Status::ok();
+  }
+  Status sync() override {
+    if (::fdatasync(fd_) != 0) return errno_status("fdatasync", path_);
+    return Status::ok();
+  }
+  Status close() override {
+    if (fd_ < 0) return Status::ok();
+    int rc = ::close(fd_);
+    fd_ = -1;
+    if (rc != 0) return errno_status("close", path_);
+    return Status::ok();
+  }
+
+ private:
+  int fd_;
+  std::string path_;
+};
+
+class PosixReadableFile final : public ReadableFile {
+ public:
+  PosixReadableFile(int fd, std::string path, std::uint64_t size)
+      : fd_(fd), path_(std::move(path)), size_(size) {}
+  ~PosixReadableFile() override { ::close(fd_); }
+
+  Result<std::size_t> read_at(std::uint64_t offset, std::span<std::uint8_t> out) const override {
+    for (;;) {
+      ssize_t n = ::pread(fd_, out.data(), out.size(), static_cast<off_t>(offset));
+      if (n >= 0) return static_cast<std::size_t>(n);
+      if (errno != EINTR) return errno_status("read", path_);
+    }
+  }
+  std::uint64_t size() const override { return size_; }
+
+ private:
+  int fd_;
+  std::string path_;
+  std::uint64_t size_;
+};
+
+class PosixFileSystem final : public FileSystem {
+ public:
+  Result<std::unique_ptr<WritableFile>> create(const std::string& path) override {
+    return open_writable(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC);
+  }
+  Result<std::unique_ptr<WritableFile>> open_append(const std::string& path) override {
+    return open_writable(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC);
+  }
+  Result<std::unique_ptr<ReadableFile>> open_read(const std::string& path) override {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      if (errno == ENOENT) return not_found("no such file: " + path);
+      return errno_status("open", path);
+    }
+    struct stat st;
+    if (::fstat(fd, &st) != 0) {
+      Status s = errno_status("stat", path);
+      ::close(fd);
+      return s;
+    }
+    return std::unique_ptr<ReadableFile>(
+        std::make_unique<PosixReadableFile>(fd, path, static_cast<std::uint64_t>(st.st_size)));
+  }
+  Status rename(const std::string& from, const std::string& to) override {
+    if (::rename(from.c_str(), to.c_str()) != 0) return errno_status("rename", from + " -> " + to);
+    return Status::ok();
+  }
+  Status remove(const std::string& path) override {
+    if (::unlink(path.c_str()) != 0) {
+      if (errno == ENOENT) return not_found("no such file: " + path);
+      return errno_status("unlink", path);
+    }
+    return Status::ok();
+  }
+  Status sync_dir(const std::string& path) override {
+    int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return errno_status("open dir", path);
+    int rc = ::fsync(fd);
+    ::close(fd);
+    if (rc != 0) return errno_status("fsync dir", path);
+    return Status::ok();
+  }
+  Status create_dirs(const std::string& path) override {
+    std::error_code ec;
+    std::filesystem::create_directories(path, ec);
+    if (ec) return io_error("mkdir " + path + ": " + ec.message());
+    return Status::ok();
+  }
+  bool exists(const std::string& path) override {
+    struct stat st;
+    return ::stat(path.c_str(), &st) == 0;
+  }
+  Result<std::uint64_t> file_size(const std::string& path) override {
+    struct stat st;
+    if (::stat(path.c_str(), &st) != 0) {
+      if (errno == ENOENT) return not_found("no such file: " + path);
+      return errno_status("stat", path);
+    }
+    return static_cast<std::uint64_t>(st.st_size);
+  }
+  Result<std::int64_t> mtime(const std::string& path) override {
+    struct stat st;
+    if (::stat(path.c_str(), &st) != 0) {
+      if (errno == ENOENT) return not_found("no such file: " + path);
+      return errno_status("stat", path);
+    }
+    return static_cast<std::int64_t>(st.st_mtime);
+  }
+  Result<std::vector<std::string>> list(const std::string& dir) override {
+    DIR* d = ::opendir(dir.c_str());
+    if (!d) {
+      if (errno == ENOENT) return not_found("no such folder: " + dir);
+      return errno_status("opendir", dir);
+    }
+    std::vector<std::string> names;
+    while (dirent* e = ::readdir(d)) {
+      std::string name = e->d_name;
+      if (name != "." && name != "..") names.push_back(std::move(name));
+    }
+    ::closedir(d);
+    return names;
+  }
+
+ private:
+  Result<std::unique_ptr<WritableFile>> open_writable(const std::string& path, int flags) {
+    int fd = ::open(path.c_str(), flags, 0644);
+    if (fd < 0) return errno_status("open", path);
+    return std::unique_ptr<WritableFile>(std::make_unique<PosixWritableFile>(fd, path));
+  }
+};
+
+}  // namespace
+
+FileSystem& FileSystem::local() {
+  static PosixFileSystem fs;
+  return fs;
+}
+
+}  // namespace grove

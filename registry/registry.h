@@ -1,0 +1,188 @@
+// The registry: who may do what, which repos exist, and what every revision of a repo holds.
+// SQLite in WAL mode with versioned migrations; one writer connection behind a mutex and a
+// small pool of reader connections, so reads never wait behind a push.
+//
+// The registry stores names, digests and sizes, never file content. Commit ids are real git
+// commit ids (see git_objects.h): small files are git blobs, large files are Git LFS pointers.
+//
+// Thread-safety: every method may be called from any thread.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/digest.h"
+#include "common/status.h"
+
+namespace grove::registry {
+
+enum class Scope { kRead, kWrite };
+const char* scope_name(Scope scope);  // "read" / "write"
+
+struct User {
+  std::int64_t id = 0;
+  std::string name;
+};
+
+struct TokenInfo {
+  User user;
+  Scope scope = Scope::kRead;
+  std::string display_name;
+  std::int64_t created_at = 0;  // unix seconds
+};
+
+struct Repo {
+  std::int64_t id = 0;
+  std::string ns;    // namespace: a user or org name
+  std::string name;
+  bool is_private = false;
+  std::string default_branch = "main";
+  std::int64_t created_at = 0;  // unix milliseconds
+  std::int64_t updated_at = 0;  // unix milliseconds, last commit
+  // Model-card metadata of the default branch head (empty until a README with front matter).
+  nlohmann::json card_data = nlohmann::json::object();
+  std::vector<std::string> tags;  // card tags plus derived ones (license:x, base_model:...)
+  std::optional<std::string> library_name;
+  std::optional<std::string> pipeline_tag;
+
+  std::string id_string() const { return ns + "/" + name; }
+};
+
+// One file of a revision.
+struct FileEntry {
+  std::string path;          // validated repo path, '/'-separated
+  std::uint64_t size = 0;    // content size in bytes
+  Sha256Digest sha256;       // content address in storage
+  bool lfs = false;          // stored as a Git LFS pointer in the git tree
+  Sha1Digest blob_oid;       // git blob id: of the content, or of the LFS pointer when lfs
+};
+
+struct Commit {
+  std::string id;  // 40 lowercase hex
+  std::vector<std::string> parents;
+  std::string tree_id;
+  std::string author;
+  std::string title;
+  std::string message;  // the description after the title, may be empty
+  std::int64_t time = 0;  // unix seconds
+};
+
+struct Ref {
+  std::string name;  // "main", "v1.0"
+  std::string commit_id;
+};
+
+struct Refs {
+  std::vector<Ref> branches;
+  std::vector<Ref> tags;
+};
+
+// What a model card says, as the hub read it from README.md (see formats/model_card.h).
+struct CardMetadata {
+  std::vector<std::string> base_models;
+  std::optional<std::string> base_model_relation;
+  std::optional<std::string> license;
+  std::optional<std::string> library_name;
+  std::optional<std::string> pipeline_tag;
+  std::vector<std::string> tags;
+  nlohmann::json card_data = nlohmann::json::object();
+};
+
+struct CommitRequest {
+  std::int64_t repo_id = 0;
+  std::string branch = "main";
+  // When set, the commit is refused with kConflict unless it equals the branch head.
+  std::optional<std::string> parent_commit;
+  std::string author;  // user name
+  std::string title;
+  std::string description;
+  std::vector<FileEntry> upserts;             // added or replaced files
+  std::vector<std::string> deleted_files;     // kEntryNotFound if a path is not in the parent
+  std::vector<std::string> deleted_folders;   // every file under the folder ("a/b" or "a/b/")
+  // Set when README.md is part of this commit on the default branch: replaces the repo's card
+  // metadata and its declared lineage edges.
+  std::optional<CardMetadata> card;
+};
+
+struct LineageEdge {
+  std::string child;        // "ns/name"
+  std::string parent;       // "ns/name", possibly a repo this hub does not have
+  std::string relation;     // finetune | adapter | merge | quantized
+  std::string source;       // declared | flag | detected
+};
+
+struct RepoQuery {
+  std::optional<std::string> search;  // substring of "ns/name", case-insensitive
+  std::optional<std::string> author;  // exact namespace
+  std::vector<std::string> tags;      // every tag must match
+  std::optional<std::string> viewer;  // user name: also list this user's private repos
+  std::size_t limit = 100;
+  std::size_t offset = 0;
+};
+
+class Registry {
+ public:
+  virtual ~Registry() = default;
+
+  // Opens or creates the database at `path` and brings its schema up to date.
+  static Result<std::unique_ptr<Registry>> open(const std::string& path);
+
+  // --- users and tokens
+  // Creates the user when missing.
+  virtual Result<User> ensure_user(const std::string& name) = 0;
+  virtual Result<User> find_user(const std::string& name) = 0;  // kNotFound
+  // A new token "hf_" + 34 random base62 characters. Only its SHA-256 is stored, so the
+  // returned string is the only copy.
+  virtual Result<std::string> create_token(const std::string& user_name, Scope scope,
+                                           const std::string& display_name) = 0;
+  // kUnauthenticated for an unknown or malformed token.
+  virtual Result<TokenInfo> authenticate(const std::string& token) = 0;
+
+  // --- repos
+  // Creates the repo with an initial empty commit on `main`. kAlreadyExists when taken.
+  virtual Result<Repo> create_repo(const std::string& ns, const std::string& name, const std::string& owner,
+                                   bool is_private) = 0;
+  virtual Result<Repo> find_repo(const std::string& ns, const std::string& name) = 0;  // kRepoNotFound
+  virtual Status delete_repo(std::int64_t repo_id) = 0;
+  virtual Status set_private(std::int64_t repo_id, bool is_private) = 0;
+  // Newest first by updated_at.
+  virtual Result<std::vector<Repo>> list_repos(const RepoQuery& query) = 0;
+
+  // --- revisions
+  // Accepts a branch, a tag, a full 40-hex commit of this repo, or "HEAD" (the default branch).
+  // kRevisionNotFound otherwise.
+  virtual Result<std::string> resolve_revision(std::int64_t repo_id, const std::string& revision) = 0;
+  virtual Result<Commit> get_commit(std::int64_t repo_id, const std::string& commit_id) = 0;
+  // Every file of a commit, sorted by path.
+  virtual Result<std::vector<FileEntry>> list_files(std::int64_t repo_id, const std::string& commit_id) = 0;
+  // kEntryNotFound when the path is not a file of that commit.
+  virtual Result<FileEntry> find_file(std::int64_t repo_id, const std::string& commit_id,
+                                      const std::string& path) = 0;
+  // Newest first, following first parents from `commit_id`.
+  virtual Result<std::vector<Commit>> list_commits(std::int64_t repo_id, const std::string& commit_id,
+                                                   std::size_t limit, std::size_t offset) = 0;
+
+  // Applies the request in one transaction and moves the branch. The branch is created when
+  // missing (from the default branch head) . Returns the new commit.
+  virtual Result<Commit> commit(const CommitRequest& request) = 0;
+
+  virtual Result<Refs> list_refs(std::int64_t repo_id) = 0;
+  virtual Status create_branch(std::int64_t repo_id, const std::string& branch, const std::string& commit_id) = 0;
+  virtual Status delete_branch(std::int64_t repo_id, const std::string& branch) = 0;
+  virtual Status create_tag(std::int64_t repo_id, const std::string& tag, const std::string& commit_id) = 0;
+  virtual Status delete_tag(std::int64_t repo_id, const std::string& tag) = 0;
+
+  // --- lineage
+  virtual Result<std::vector<LineageEdge>> parents_of(const std::string& repo_id_string) = 0;
+  virtual Result<std::vector<LineageEdge>> children_of(const std::string& repo_id_string) = 0;
+
+  // --- storage liveness: every content address some commit still references.
+  virtual Result<bool> references_blob(const Sha256Digest& sha256) = 0;
+};
+
+}  // namespace grove::registry

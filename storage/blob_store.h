@@ -1,0 +1,90 @@
+// The content-addressed blob store. A blob is a byte string named by the SHA-256 of its
+// content. Writes stream in through a BlobWriter into uploads/ and become visible only when
+// complete, verified and durable; reads stream out through a BlobReader, optionally over a byte
+// range, and never return bytes that fail verification.
+//
+// Today blobs are plain files (blobs/sha256/ab/cd/<hex>). Framing, compression and deltas
+// (the storage issue) replace the implementation behind this same interface: callers only ever
+// see whole-file SHA-256 names, sizes and byte ranges.
+//
+// Thread-safety: a BlobStore may be used from many threads at once. A writer or reader is used
+// by one thread at a time.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+
+#include "common/digest.h"
+#include "common/fs.h"
+#include "common/status.h"
+
+namespace grove::storage {
+
+struct BlobInfo {
+  Sha256Digest digest;
+  std::uint64_t size = 0;
+};
+
+// Hints that let a smarter store cut and compress better. Never needed for correctness.
+struct WriteHints {
+  std::string file_name;  // e.g. "model-00001-of-00002.safetensors"
+};
+
+class BlobWriter {
+ public:
+  // Dropping a writer that was not committed discards its bytes.
+  virtual ~BlobWriter() = default;
+  virtual Status append(std::span<const std::uint8_t> data) = 0;
+  virtual std::uint64_t bytes_written() const = 0;
+  // Finishes the upload: checks the content against `expected_digest` and `expected_size` when
+  // given (kCorrupt on mismatch, and the bytes are discarded), makes the blob durable and then
+  // visible. Committing content that is already stored succeeds and stores nothing new.
+  // The writer may not be used afterwards.
+  virtual Result<BlobInfo> commit(std::optional<Sha256Digest> expected_digest = std::nullopt,
+                                  std::optional<std::uint64_t> expected_size = std::nullopt) = 0;
+};
+
+class BlobReader {
+ public:
+  virtual ~BlobReader() = default;
+  // Reads the next bytes of the requested range into `out`; 0 means the range is done.
+  // A blob whose content fails verification gives kCorrupt instead of wrong bytes.
+  // (Plain files can only be verified when read whole: a full read checks the SHA-256 at
+  // the end. Frame checksums will cover ranges too.)
+  virtual Result<std::size_t> read(std::span<std::uint8_t> out) = 0;
+  // Length of the requested range.
+  virtual std::uint64_t length() const = 0;
+};
+
+class BlobStore {
+ public:
+  virtual ~BlobStore() = default;
+
+  // Opens (creating if needed) a store rooted at `root`. `fs` must outlive the store.
+  static Result<std::unique_ptr<BlobStore>> open_local(const std::string& root,
+                                                       FileSystem& fs = FileSystem::local());
+
+  virtual Result<std::unique_ptr<BlobWriter>> begin_write(const WriteHints& hints = {}) = 0;
+
+  // kNotFound when the blob is not stored.
+  virtual Result<BlobInfo> stat(const Sha256Digest& digest) = 0;
+
+  // Opens [offset, offset + length) of a blob; length nullopt means to the end.
+  // kNotFound for a missing blob, kOutOfRange when the range does not fit inside it.
+  virtual Result<std::unique_ptr<BlobReader>> open(const Sha256Digest& digest, std::uint64_t offset = 0,
+                                                   std::optional<std::uint64_t> length = std::nullopt) = 0;
+
+  // Removes uploads older than `older_than_seconds` that were never committed (a crashed or
+  // abandoned push). Returns how many were removed.
+  virtual Result<std::size_t> sweep_uploads(std::int64_t older_than_seconds) = 0;
+
+  // Convenience for small blobs: one append and a commit.
+  Result<BlobInfo> put(std::span<const std::uint8_t> data, const WriteHints& hints = {});
+  // Convenience for small blobs: reads a whole blob (at most `max_size` bytes) into a string.
+  Result<std::string> get_small(const Sha256Digest& digest, std::uint64_t max_size = 16u << 20);
+};
+
+}  // namespace grove::storage
