@@ -97,15 +97,19 @@ struct CommitRequest {
   std::int64_t repo_id = 0;
   std::string branch = "main";
   // When set, the commit is refused with kConflict unless it equals the branch head.
+  // A unique prefix of at least 7 hex digits is accepted too.
   std::optional<std::string> parent_commit;
-  std::string author;  // user name
-  std::string title;
+  std::string author;  // user name (validate_repo_name)
+  std::string title;   // required
   std::string description;
-  std::vector<FileEntry> upserts;             // added or replaced files
+  // Added or replaced files; for the same path a later entry wins. An LFS entry may leave
+  // blob_oid zero: it is computed from the pointer. Any other mismatch is kInvalidArgument.
+  std::vector<FileEntry> upserts;
   std::vector<std::string> deleted_files;     // kEntryNotFound if a path is not in the parent
-  std::vector<std::string> deleted_folders;   // every file under the folder ("a/b" or "a/b/")
+  // Every file under the folder ("a/b" or "a/b/"); kEntryNotFound when it holds no file.
+  std::vector<std::string> deleted_folders;
   // Set when README.md is part of this commit on the default branch: replaces the repo's card
-  // metadata and its declared lineage edges.
+  // metadata and its declared lineage edges. Ignored on other branches.
   std::optional<CardMetadata> card;
 };
 
@@ -129,28 +133,31 @@ class Registry {
  public:
   virtual ~Registry() = default;
 
-  // Opens or creates the database at `path` and brings its schema up to date.
+  // Opens or creates the database at `path` and brings its schema up to date. A database
+  // written by a newer grove is refused with kInvalidArgument.
   static Result<std::unique_ptr<Registry>> open(const std::string& path);
 
   // --- users and tokens
   // Creates the user when missing.
   virtual Result<User> ensure_user(const std::string& name) = 0;
   virtual Result<User> find_user(const std::string& name) = 0;  // kNotFound
-  // A new token "hf_" + 34 random base62 characters. Only its SHA-256 is stored, so the
-  // returned string is the only copy.
+  // A new token "hf_" + 34 random base62 characters, creating the user when missing. Only its
+  // SHA-256 is stored, so the returned string is the only copy.
   virtual Result<std::string> create_token(const std::string& user_name, Scope scope,
                                            const std::string& display_name) = 0;
   // kUnauthenticated for an unknown or malformed token.
   virtual Result<TokenInfo> authenticate(const std::string& token) = 0;
 
   // --- repos
-  // Creates the repo with an initial empty commit on `main`. kAlreadyExists when taken.
+  // Creates the repo with an initial empty commit on `main` authored by `owner` (created when
+  // missing). kInvalidArgument for a bad name; kAlreadyExists when taken, in any letter case.
+  // Lookups by name are case-insensitive too and return the stored spelling.
   virtual Result<Repo> create_repo(const std::string& ns, const std::string& name, const std::string& owner,
                                    bool is_private) = 0;
   virtual Result<Repo> find_repo(const std::string& ns, const std::string& name) = 0;  // kRepoNotFound
   virtual Status delete_repo(std::int64_t repo_id) = 0;
   virtual Status set_private(std::int64_t repo_id, bool is_private) = 0;
-  // Newest first by updated_at.
+  // Newest first by updated_at. Private repos are listed only when viewer equals their namespace.
   virtual Result<std::vector<Repo>> list_repos(const RepoQuery& query) = 0;
 
   // --- revisions
@@ -168,16 +175,22 @@ class Registry {
                                                    std::size_t limit, std::size_t offset) = 0;
 
   // Applies the request in one transaction and moves the branch. The branch is created when
-  // missing (from the default branch head) . Returns the new commit.
+  // missing (from the default branch head). Deletions apply first (folders, then files), then
+  // upserts. kRepoNotFound, kConflict (stale parent), kEntryNotFound (deleting what is not
+  // there), kInvalidArgument (bad path, or a path both file and folder). Returns the new commit.
   virtual Result<Commit> commit(const CommitRequest& request) = 0;
 
+  // Refs sorted by name.
   virtual Result<Refs> list_refs(std::int64_t repo_id) = 0;
+  // Creating a ref: the name must pass validate_ref_name; `commit_id` may be any revision that
+  // resolve_revision accepts. kAlreadyExists when the name is taken. Deleting: kRevisionNotFound
+  // when missing; the default branch cannot be deleted (kInvalidArgument).
   virtual Status create_branch(std::int64_t repo_id, const std::string& branch, const std::string& commit_id) = 0;
   virtual Status delete_branch(std::int64_t repo_id, const std::string& branch) = 0;
   virtual Status create_tag(std::int64_t repo_id, const std::string& tag, const std::string& commit_id) = 0;
   virtual Status delete_tag(std::int64_t repo_id, const std::string& tag) = 0;
 
-  // --- lineage
+  // --- lineage (edges sorted by the other end; names compare case-insensitively)
   virtual Result<std::vector<LineageEdge>> parents_of(const std::string& repo_id_string) = 0;
   virtual Result<std::vector<LineageEdge>> children_of(const std::string& repo_id_string) = 0;
 

@@ -1,0 +1,188 @@
+// Repos and what is in them: identity, create/delete, model info, tree, refs, commits.
+#include <algorithm>
+#include <set>
+
+#include "common/digest.h"
+#include "hub/access.h"
+#include "hub/errors.h"
+#include "hub/handlers.h"
+#include "hub/protocol.h"
+#include "registry/git_objects.h"
+#include "registry/repo_path.h"
+
+namespace grove::hub {
+
+using nlohmann::json;
+
+Result<Response> handle_whoami(Hub&, Request& request, const RouteParams&) {
+  if (!request.caller) return Status(Code::kUnauthenticated, kInvalidCredentials);
+  const auto& token = *request.caller;
+  return Response::json({{"type", "user"},
+                         {"id", token.user.id},
+                         {"name", token.user.name},
+                         {"fullname", token.user.name},
+                         {"orgs", json::array()},
+                         {"auth",
+                          {{"type", "access_token"},
+                           {"accessToken",
+                            {{"displayName", token.display_name},
+                             {"role", registry::scope_name(token.scope)},
+                             {"createdAt", iso8601_ms(token.created_at * 1000)}}}}}});
+}
+
+Result<Response> handle_health(Hub&, Request&, const RouteParams&) {
+  return Response::json({{"status", "ok"}});
+}
+
+// Python sends {"name": "demo", "organization": "me"|null}; a bare name means the caller's
+// namespace; "ns/name" in `name` is accepted too.
+static Result<std::pair<std::string, std::string>> repo_id_from_body(const Request& request, const json& body) {
+  if (!body.is_object() || !body.contains("name") || !body["name"].is_string())
+    return invalid_argument("request body must be a JSON object with a string \"name\"");
+  if (body.contains("type") && !body["type"].is_null() && body["type"] != "model")
+    return invalid_argument("only model repos are supported (type \"" + body["type"].dump() + "\")");
+  std::string name = body["name"];
+  std::string ns;
+  if (auto slash = name.find('/'); slash != std::string::npos) {
+    ns = name.substr(0, slash);
+    name = name.substr(slash + 1);
+  } else if (body.contains("organization") && body["organization"].is_string()) {
+    ns = body["organization"];
+  } else if (request.caller) {
+    ns = request.caller->user.name;
+  } else {
+    return Status(Code::kUnauthenticated, "Authentication required to create a repo");
+  }
+  GROVE_RETURN_IF_ERROR(registry::validate_repo_name(ns).with_context("invalid namespace"));
+  GROVE_RETURN_IF_ERROR(registry::validate_repo_name(name).with_context("invalid repo name"));
+  return std::pair{ns, name};
+}
+
+Result<Response> handle_create_repo(Hub& hub, Request& request, const RouteParams&) {
+  GROVE_ASSIGN_OR_RETURN(json body, parse_json_body(request));
+  GROVE_ASSIGN_OR_RETURN(auto id, repo_id_from_body(request, body));
+  GROVE_RETURN_IF_ERROR(require_writer(request, id.first));
+  bool is_private = (body.contains("private") && body["private"] == true) ||
+                    (body.contains("visibility") && body["visibility"] == "private");
+  auto repo = hub.registry().create_repo(id.first, id.second, request.caller->user.name, is_private);
+  std::string url = hub.options().public_url + "/" + id.first + "/" + id.second;
+  if (!repo.is_ok() && repo.status().code() == Code::kAlreadyExists) {
+    // create_repo(exist_ok=True) reads "url" from this 409.
+    Response r = error_response(Status(Code::kAlreadyExists, "You already created this model repo"));
+    r.body = json{{"error", "You already created this model repo"}, {"url", url}}.dump();
+    return r;
+  }
+  if (!repo.is_ok()) return repo.status();
+  return Response::json({{"url", url}, {"name", repo->id_string()}, {"id", repo_object_id(*repo)}});
+}
+
+Result<Response> handle_delete_repo(Hub& hub, Request& request, const RouteParams&) {
+  GROVE_ASSIGN_OR_RETURN(json body, parse_json_body(request));
+  GROVE_ASSIGN_OR_RETURN(auto id, repo_id_from_body(request, body));
+  GROVE_ASSIGN_OR_RETURN(auto repo, find_readable_repo(hub, request, id.first, id.second));
+  GROVE_RETURN_IF_ERROR(require_writer(request, repo.ns));
+  GROVE_RETURN_IF_ERROR(hub.registry().delete_repo(repo.id));
+  return Response::text("OK");
+}
+
+Result<Response> handle_repo_settings(Hub& hub, Request& request, const RouteParams& params) {
+  if (params["kind"] != "models") return Status(Code::kRepoNotFound, "only model repos exist on this hub");
+  GROVE_ASSIGN_OR_RETURN(auto repo, find_readable_repo(hub, request, params["ns"], params["name"]));
+  GROVE_RETURN_IF_ERROR(require_writer(request, repo.ns));
+  GROVE_ASSIGN_OR_RETURN(json body, parse_json_body(request));
+  if (body.contains("private")) {
+    if (!body["private"].is_boolean()) return invalid_argument("\"private\" must be true or false");
+    GROVE_RETURN_IF_ERROR(hub.registry().set_private(repo.id, body["private"]));
+  }
+  return Response::json(json::object());
+}
+
+Result<Response> handle_list_models(Hub& hub, Request& request, const RouteParams&) {
+  registry::RepoQuery query;
+  query.search = request.path.param("search");
+  query.author = request.path.param("author");
+  query.tags = request.path.params("filter");
+  if (request.caller) query.viewer = request.caller->user.name;
+  GROVE_ASSIGN_OR_RETURN(query.limit, parse_limit(request, 100, 1000));
+  GROVE_ASSIGN_OR_RETURN(query.offset, parse_cursor(request));
+  ++query.limit;  // one more tells whether a next page exists
+  GROVE_ASSIGN_OR_RETURN(auto repos, hub.registry().list_repos(query));
+  --query.limit;
+  bool more = repos.size() > query.limit;
+  if (more) repos.resize(query.limit);
+  bool full = request.path.flag("full", false);
+  json out = json::array();
+  for (const auto& repo : repos) out.push_back(model_summary_json(repo, full));
+  Response r = Response::json(out);
+  if (more) r.headers.set(http::field::link, next_link(hub, request, query.offset + repos.size()));
+  return r;
+}
+
+Result<Response> handle_model_info(Hub& hub, Request& request, const RouteParams& params) {
+  GROVE_ASSIGN_OR_RETURN(auto repo, find_readable_repo(hub, request, params["ns"], params["name"]));
+  std::string commit_id;
+  if (params.rest.empty()) {
+    GROVE_ASSIGN_OR_RETURN(commit_id, hub.registry().resolve_revision(repo.id, "HEAD"));
+  } else {
+    GROVE_ASSIGN_OR_RETURN(auto rp, resolve_revision_path(hub, repo, params.rest));
+    if (!rp.path.empty()) return Status(Code::kRevisionNotFound, "Revision '" + rp.revision + "/" + rp.path + "' not found");
+    commit_id = rp.commit;
+  }
+  GROVE_ASSIGN_OR_RETURN(auto files, hub.registry().list_files(repo.id, commit_id));
+  json info = model_info_json(hub, repo, commit_id, files, request.path.flag("blobs", false));
+  return Response::json(select_expanded(info, request.path.params("expand")));
+}
+
+Result<Response> handle_tree(Hub& hub, Request& request, const RouteParams& params) {
+  GROVE_ASSIGN_OR_RETURN(auto repo, find_readable_repo(hub, request, params["ns"], params["name"]));
+  GROVE_ASSIGN_OR_RETURN(auto rp, resolve_revision_path(hub, repo, params.rest));
+  GROVE_ASSIGN_OR_RETURN(auto files, hub.registry().list_files(repo.id, rp.commit));
+  GROVE_ASSIGN_OR_RETURN(json entries, tree_entries_json(files, rp.path, request.path.flag("recursive", false)));
+  GROVE_ASSIGN_OR_RETURN(std::size_t limit, parse_limit(request, 1000, 1000));
+  GROVE_ASSIGN_OR_RETURN(std::size_t offset, parse_cursor(request));
+  json page = json::array();
+  for (std::size_t i = offset; i < entries.size() && i < offset + limit; ++i) page.push_back(std::move(entries[i]));
+  Response r = Response::json(page);
+  if (offset + limit < entries.size()) r.headers.set(http::field::link, next_link(hub, request, offset + limit));
+  r.headers.set("X-Repo-Commit", rp.commit);
+  return r;
+}
+
+Result<Response> handle_refs(Hub& hub, Request& request, const RouteParams& params) {
+  GROVE_ASSIGN_OR_RETURN(auto repo, find_readable_repo(hub, request, params["ns"], params["name"]));
+  GROVE_ASSIGN_OR_RETURN(auto refs, hub.registry().list_refs(repo.id));
+  auto list = [](const std::vector<registry::Ref>& refs, const char* prefix) {
+    json out = json::array();
+    for (const auto& ref : refs)
+      out.push_back({{"name", ref.name}, {"ref", std::string(prefix) + ref.name}, {"targetCommit", ref.commit_id}});
+    return out;
+  };
+  json out = {{"branches", list(refs.branches, "refs/heads/")},
+              {"tags", list(refs.tags, "refs/tags/")},
+              {"converts", json::array()}};
+  if (request.path.flag("include_prs", false)) out["pullRequests"] = json::array();
+  return Response::json(out);
+}
+
+Result<Response> handle_commits(Hub& hub, Request& request, const RouteParams& params) {
+  GROVE_ASSIGN_OR_RETURN(auto repo, find_readable_repo(hub, request, params["ns"], params["name"]));
+  GROVE_ASSIGN_OR_RETURN(auto rp, resolve_revision_path(hub, repo, params.rest));
+  GROVE_ASSIGN_OR_RETURN(std::size_t limit, parse_limit(request, 50, 1000));
+  GROVE_ASSIGN_OR_RETURN(std::size_t offset, parse_cursor(request));
+  GROVE_ASSIGN_OR_RETURN(auto commits, hub.registry().list_commits(repo.id, rp.commit, limit + 1, offset));
+  bool more = commits.size() > limit;
+  if (more) commits.resize(limit);
+  json out = json::array();
+  for (const auto& c : commits) {
+    out.push_back({{"id", c.id},
+                   {"title", c.title},
+                   {"message", c.message},
+                   {"authors", json::array({{{"user", c.author}}})},
+                   {"date", iso8601_ms(c.time * 1000)}});
+  }
+  Response r = Response::json(out);
+  if (more) r.headers.set(http::field::link, next_link(hub, request, offset + limit));
+  return r;
+}
+
+}  // namespace grove::hub

@@ -1,0 +1,49 @@
+// The hub: the registry, the blob store and the settings that HTTP handlers share. One Hub
+// per data folder. Thread-safe: handlers on every server thread use the same Hub.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "common/status.h"
+#include "registry/registry.h"
+#include "storage/blob_store.h"
+
+namespace grove::hub {
+
+struct HubOptions {
+  std::string data_dir = "data";
+  // The base URL clients reach this hub at, without a trailing slash. Every absolute URL the
+  // hub hands out (upload hrefs, Link headers, repo URLs) is built from it, never from Host.
+  std::string public_url = "http://127.0.0.1:8080";
+  // Largest buffered request body (JSON, NDJSON commits with inline files).
+  std::uint64_t max_body_bytes = 64ull << 20;
+  // How long a signed LFS upload URL stays valid.
+  std::int64_t upload_url_ttl_seconds = 3600;
+};
+
+class Hub {
+ public:
+  // Opens (creating when new) the data folder: grove.db, storage/, and config.json holding
+  // the secret that signs upload URLs.
+  static Result<std::unique_ptr<Hub>> open(HubOptions options);
+
+  registry::Registry& registry() { return *registry_; }
+  storage::BlobStore& store() { return *store_; }
+  const HubOptions& options() const { return options_; }
+  // REQUIRES: called before serving (the server learns its port after binding).
+  void set_public_url(std::string url) { options_.public_url = std::move(url); }
+
+  // HMAC-SHA256 of `message` under this hub's secret, in hex.
+  std::string sign(std::string_view message) const;
+
+ private:
+  Hub() = default;
+  HubOptions options_;
+  std::string secret_;
+  std::unique_ptr<registry::Registry> registry_;
+  std::unique_ptr<storage::BlobStore> store_;
+};
+
+}  // namespace grove::hub

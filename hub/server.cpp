@@ -1,0 +1,356 @@
+#include "hub/server.h"
+
+#include <atomic>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "common/log.h"
+#include "hub/beast.h"
+#include "hub/errors.h"
+#include "hub/routes.h"
+
+namespace grove::hub {
+namespace {
+
+constexpr std::size_t kIoBufferSize = 256 * 1024;
+
+using net::awaitable;
+using net::use_awaitable;
+
+// What stop() needs to reach a connection: its strand, and whether it is between requests.
+// Touched only on that strand, except the shared_ptr itself.
+struct Connection {
+  beast::tcp_stream* stream = nullptr;  // null once the session is over
+  bool idle = true;
+};
+
+// The outcome of reading one request: an answer to send, or a broken connection to drop.
+struct Handled {
+  std::optional<Response> response;  // nullopt: drop the connection without answering
+  bool body_consumed = true;         // false: unread body bytes remain, so close after answering
+};
+
+}  // namespace
+
+struct Server::Impl {
+  Hub& hub;
+  ServerOptions options;
+  net::io_context ioc;
+  tcp::acceptor acceptor{ioc};
+  net::signal_set signals{ioc, SIGINT, SIGTERM};
+  net::steady_timer grace_timer{ioc};
+  std::atomic<bool> stopping{false};
+  std::atomic<int> active{0};
+  std::mutex connections_mutex;
+  std::set<std::shared_ptr<std::pair<net::any_io_executor, Connection>>> connections;
+
+  Impl(Hub& h, ServerOptions o) : hub(h), options(std::move(o)) {}
+
+  awaitable<void> accept_loop();
+  awaitable<void> session(tcp::socket socket);
+  awaitable<Handled> handle(beast::tcp_stream& stream, beast::flat_buffer& buffer,
+                            http::request_parser<http::buffer_body>& parser, Request& request,
+                            std::vector<std::uint8_t>& io_buffer);
+  awaitable<bool> send(beast::tcp_stream& stream, const Request& request, Response& response, bool keep_alive,
+                       std::vector<std::uint8_t>& io_buffer, std::uint64_t& bytes_sent);
+  void begin_stop();
+  void session_ended();
+};
+
+Server::Server(Hub& hub, ServerOptions options) : impl_(std::make_unique<Impl>(hub, std::move(options))) {}
+Server::~Server() = default;
+
+Status Server::listen() {
+  beast::error_code ec;
+  auto address = net::ip::make_address(impl_->options.host, ec);
+  if (ec) return invalid_argument("bad listen address '" + impl_->options.host + "': " + ec.message());
+  tcp::endpoint endpoint(address, impl_->options.port);
+  auto& acceptor = impl_->acceptor;
+  acceptor.open(endpoint.protocol(), ec);
+  if (!ec) acceptor.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor.bind(endpoint, ec);
+  if (!ec) acceptor.listen(net::socket_base::max_listen_connections, ec);
+  if (ec) return io_error("cannot listen on " + impl_->options.host + ":" + std::to_string(impl_->options.port) + ": " + ec.message());
+  return Status::ok();
+}
+
+std::uint16_t Server::port() const { return impl_->acceptor.local_endpoint().port(); }
+
+void Server::run() {
+  Impl& s = *impl_;
+  s.signals.async_wait([&s](const beast::error_code& ec, int) {
+    if (!ec) s.begin_stop();
+  });
+  net::co_spawn(s.ioc, s.accept_loop(), net::detached);
+  unsigned threads = s.options.threads ? s.options.threads : std::max(1u, std::thread::hardware_concurrency());
+  std::vector<std::thread> pool;
+  for (unsigned i = 1; i < threads; ++i) pool.emplace_back([&s] { s.ioc.run(); });
+  s.ioc.run();
+  for (auto& t : pool) t.join();
+}
+
+void Server::stop() {
+  net::post(impl_->ioc, [s = impl_.get()] { s->begin_stop(); });
+}
+
+// Runs on the io_context. Stops accepting, closes idle keep-alive connections, and gives busy
+// ones `shutdown_grace` to finish before the context is stopped outright.
+void Server::Impl::begin_stop() {
+  if (stopping.exchange(true)) return;
+  GROVE_LOG(kInfo, "shutting down: finishing in-flight requests");
+  beast::error_code ignored;
+  acceptor.close(ignored);
+  signals.cancel();
+  {
+    std::lock_guard lock(connections_mutex);
+    for (const auto& c : connections) {
+      net::post(c->first, [c] {
+        if (c->second.stream && c->second.idle) c->second.stream->socket().close();
+      });
+    }
+  }
+  grace_timer.expires_after(options.shutdown_grace);
+  grace_timer.async_wait([this](const beast::error_code& ec) {
+    if (!ec) {
+      GROVE_LOG(kWarn, "shutdown grace period over: dropping remaining connections");
+      ioc.stop();
+    }
+  });
+  if (active.load() == 0) grace_timer.cancel();
+}
+
+void Server::Impl::session_ended() {
+  if (--active == 0 && stopping.load()) net::post(ioc, [this] { grace_timer.cancel(); });
+}
+
+awaitable<void> Server::Impl::accept_loop() {
+  for (;;) {
+    beast::error_code ec;
+    tcp::socket socket = co_await acceptor.async_accept(net::make_strand(ioc), net::redirect_error(use_awaitable, ec));
+    if (ec) {
+      if (stopping.load() || ec == net::error::operation_aborted) co_return;
+      GROVE_LOG(kWarn, "accept failed: " << ec.message());
+      continue;
+    }
+    ++active;
+    auto executor = socket.get_executor();
+    net::co_spawn(executor, session(std::move(socket)), [this](std::exception_ptr e) {
+      if (e) {
+        try {
+          std::rethrow_exception(e);
+        } catch (const std::exception& ex) {
+          GROVE_LOG(kError, "connection ended by an exception: " << ex.what());
+        }
+      }
+      session_ended();
+    });
+  }
+}
+
+awaitable<void> Server::Impl::session(tcp::socket socket) {
+  beast::tcp_stream stream(std::move(socket));
+  beast::error_code ec;
+  std::string remote = stream.socket().remote_endpoint(ec).address().to_string();
+  auto conn = std::make_shared<std::pair<net::any_io_executor, Connection>>(stream.get_executor(), Connection{&stream, true});
+  {
+    std::lock_guard lock(connections_mutex);
+    connections.insert(conn);
+  }
+  beast::flat_buffer buffer;
+  std::vector<std::uint8_t> io_buffer(kIoBufferSize);
+
+  while (!stopping.load()) {
+    http::request_parser<http::buffer_body> parser;
+    parser.header_limit(options.header_limit);
+    parser.body_limit(hub.options().max_body_bytes);
+    conn->second.idle = true;
+    stream.expires_after(options.read_timeout);
+    co_await http::async_read_header(stream, buffer, parser, net::redirect_error(use_awaitable, ec));
+    conn->second.idle = false;
+    if (ec) {
+      if (ec == http::error::header_limit) {
+        Request none;
+        Response r = error_response(Status(Code::kTooLarge, "request headers exceed " + std::to_string(options.header_limit) + " bytes"));
+        r.status = http::status::request_header_fields_too_large;
+        std::uint64_t sent = 0;
+        co_await send(stream, none, r, false, io_buffer, sent);
+      }
+      break;  // closed, timed out or garbage: nothing more to say
+    }
+    auto started = std::chrono::steady_clock::now();
+    Request request;
+    request.method = parser.get().method();
+    request.target = std::string(parser.get().target());
+    request.header = parser.get().base();
+    request.request_id = random_hex(12);
+    request.remote = remote;
+    Handled handled = co_await handle(stream, buffer, parser, request, io_buffer);
+    if (!handled.response) {
+      GROVE_LOG(kInfo, remote << " " << request.method << " " << request.target << " dropped (client stalled or left)");
+      break;
+    }
+    bool keep_alive = parser.get().keep_alive() && handled.body_consumed && !stopping.load();
+    std::uint64_t sent = 0;
+    bool ok = co_await send(stream, request, *handled.response, keep_alive, io_buffer, sent);
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
+    GROVE_LOG(kInfo, remote << " \"" << request.method << " " << request.target << "\" "
+                            << static_cast<unsigned>(handled.response->status) << " " << sent << " " << ms << "ms"
+                            << (request.caller ? " user=" + request.caller->user.name : "") << (ok ? "" : " (aborted)"));
+    if (!ok || !keep_alive) break;
+  }
+  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  conn->second.stream = nullptr;
+  std::lock_guard lock(connections_mutex);
+  connections.erase(conn);
+}
+
+awaitable<Handled> Server::Impl::handle(beast::tcp_stream& stream, beast::flat_buffer& buffer,
+                                        http::request_parser<http::buffer_body>& parser, Request& request,
+                                        std::vector<std::uint8_t>& io_buffer) {
+  auto answer = [](const Status& s, bool consumed) { return Handled{error_response(s), consumed}; };
+  bool consumed = parser.is_done();
+
+  auto target = parse_target(request.target);
+  if (!target.is_ok()) co_return answer(target.status(), consumed);
+  request.path = std::move(*target);
+
+  std::string auth = request.header_value(http::field::authorization);
+  if (!auth.empty()) {
+    constexpr std::string_view kBearer = "Bearer ";
+    auto token = auth.starts_with(kBearer) ? hub.registry().authenticate(auth.substr(kBearer.size()))
+                                           : Result<registry::TokenInfo>(Status(Code::kUnauthenticated, kInvalidCredentials));
+    if (!token.is_ok()) co_return answer(Status(Code::kUnauthenticated, kInvalidCredentials), consumed);
+    request.caller = std::move(*token);
+  }
+
+  bool method_mismatch = false;
+  auto match = match_route(request, method_mismatch);
+  if (!match) {
+    if (method_mismatch) {
+      Response r = error_response(Status(Code::kInvalidArgument, "method not allowed here"));
+      r.status = http::status::method_not_allowed;
+      co_return Handled{std::move(r), consumed};
+    }
+    co_return answer(Status(Code::kNotFound, "no such page: " + request.target), consumed);
+  }
+  const Route& route = *match->route;
+
+  std::unique_ptr<BodySink> sink;
+  if (route.body == BodyMode::kStreamed) {
+    auto opened = route.open_sink(hub, request, match->params);
+    if (!opened.is_ok()) co_return answer(opened.status(), consumed);
+    sink = std::move(*opened);
+    parser.body_limit(boost::none);  // the sink enforces the size it expects
+  } else if (auto length = parser.content_length(); length && *length > hub.options().max_body_bytes) {
+    co_return answer(Status(Code::kTooLarge, "request body of " + std::to_string(*length) + " bytes exceeds the limit of " +
+                                                 std::to_string(hub.options().max_body_bytes)),
+                     false);
+  }
+
+  // Read the body, bounded, through the fixed buffer.
+  while (!parser.is_done()) {
+    parser.get().body().data = io_buffer.data();
+    parser.get().body().size = io_buffer.size();
+    stream.expires_after(options.read_timeout);
+    beast::error_code ec;
+    co_await http::async_read(stream, buffer, parser, net::redirect_error(use_awaitable, ec));
+    if (ec == http::error::need_buffer) ec = {};
+    if (ec == http::error::body_limit)
+      co_return answer(Status(Code::kTooLarge, "request body exceeds the limit of " + std::to_string(hub.options().max_body_bytes) + " bytes"), false);
+    if (ec) co_return Handled{std::nullopt, false};
+    std::size_t n = io_buffer.size() - parser.get().body().size;
+    std::span<const std::uint8_t> chunk(io_buffer.data(), n);
+    if (sink) {
+      if (Status s = sink->write(chunk); !s.is_ok()) co_return answer(s, parser.is_done());
+    } else if (route.body == BodyMode::kBuffered) {
+      request.body.append(reinterpret_cast<const char*>(chunk.data()), chunk.size());
+    }
+  }
+
+  try {
+    Result<Response> result = sink ? sink->finish() : route.handler(hub, request, match->params);
+    if (!result.is_ok()) {
+      if (result.status().code() == Code::kInternal || result.status().code() == Code::kIoError ||
+          result.status().code() == Code::kCorrupt)
+        GROVE_LOG(kError, request.method << " " << request.target << ": " << result.status().to_string());
+      co_return answer(result.status(), true);
+    }
+    co_return Handled{std::move(*result), true};
+  } catch (const std::exception& e) {
+    GROVE_LOG(kError, "bug: handler for " << request.target << " threw: " << e.what());
+    co_return answer(internal_error("internal error"), true);
+  }
+}
+
+awaitable<bool> Server::Impl::send(beast::tcp_stream& stream, const Request& request, Response& response,
+                                   bool keep_alive, std::vector<std::uint8_t>& io_buffer, std::uint64_t& bytes_sent) {
+  beast::error_code ec;
+  http::response<http::buffer_body> message{response.status, 11};
+  for (const auto& field : response.headers) message.set(field.name_string(), field.value());
+  message.set(http::field::server, "grove");
+  if (!request.request_id.empty()) message.set("X-Request-Id", request.request_id);
+  message.keep_alive(keep_alive);
+  bool head = request.method == http::verb::head || response.head_only;
+  std::uint64_t length = response.content_length.value_or(response.body.size());
+  message.content_length(length);
+
+  stream.expires_after(options.write_timeout);
+  http::response_serializer<http::buffer_body> serializer{message};
+  co_await http::async_write_header(stream, serializer, net::redirect_error(use_awaitable, ec));
+  if (ec) co_return false;
+  if (head) co_return true;
+
+  if (!response.stream) {
+    message.body().data = response.body.data();
+    message.body().size = response.body.size();
+    message.body().more = false;
+    co_await http::async_write(stream, serializer, net::redirect_error(use_awaitable, ec));
+    bytes_sent = response.body.size();
+    co_return !ec;
+  }
+
+  // Stream from storage through the fixed buffer; a read failure mid-way (corrupt data) can
+  // only be signalled by cutting the connection short of Content-Length.
+  while (bytes_sent < length) {
+    auto n = response.stream->read(io_buffer);
+    if (!n.is_ok() || *n == 0) {
+      GROVE_LOG(kError, "aborting " << request.target << " after " << bytes_sent << " of " << length << " bytes: "
+                                    << (n.is_ok() ? std::string("stored data ended early") : n.status().to_string()));
+      co_return false;
+    }
+    // The last chunk is held back until the reader confirms the whole content verified, so a
+    // corrupt blob never reaches a client complete.
+    if (bytes_sent + *n >= length) {
+      std::uint8_t probe[1];
+      if (auto tail = response.stream->read(probe); !tail.is_ok() || *tail != 0) {
+        GROVE_LOG(kError, "not sending the end of " << request.target << ": "
+                                                   << (tail.is_ok() ? std::string("more data than announced") : tail.status().to_string()));
+        co_return false;
+      }
+    }
+    message.body().data = io_buffer.data();
+    message.body().size = *n;
+    message.body().more = true;
+    stream.expires_after(options.write_timeout);
+    co_await http::async_write(stream, serializer, net::redirect_error(use_awaitable, ec));
+    if (ec == http::error::need_buffer) ec = {};
+    if (ec) co_return false;
+    bytes_sent += *n;
+  }
+  message.body().data = nullptr;
+  message.body().size = 0;
+  message.body().more = false;
+  co_await http::async_write(stream, serializer, net::redirect_error(use_awaitable, ec));
+  co_return !ec;
+}
+
+}  // namespace grove::hub

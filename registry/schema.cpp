@@ -1,0 +1,118 @@
+#include "registry/schema.h"
+
+#include <array>
+#include <string>
+
+namespace grove::registry {
+namespace {
+
+// Append only: a released migration is never edited, because databases in the field have
+// already run it. Names and namespaces compare case-insensitively (NOCASE) like the Hub's;
+// paths and refs are case-sensitive, compared as bytes.
+constexpr std::array<const char*, 1> kMigrations = {
+    // 1: the initial schema.
+    R"sql(
+CREATE TABLE users (
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+  created_at INTEGER NOT NULL                  -- unix seconds
+);
+CREATE TABLE tokens (
+  id INTEGER PRIMARY KEY,
+  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  sha256 TEXT NOT NULL UNIQUE,                 -- hex SHA-256 of the token; never the token
+  scope TEXT NOT NULL CHECK (scope IN ('read', 'write')),
+  display_name TEXT NOT NULL,
+  created_at INTEGER NOT NULL                  -- unix seconds
+);
+CREATE INDEX tokens_user ON tokens(user_id);
+CREATE TABLE repos (
+  id INTEGER PRIMARY KEY,
+  ns TEXT NOT NULL COLLATE NOCASE,
+  name TEXT NOT NULL COLLATE NOCASE,
+  private INTEGER NOT NULL DEFAULT 0,
+  default_branch TEXT NOT NULL DEFAULT 'main',
+  created_at INTEGER NOT NULL,                 -- unix milliseconds
+  updated_at INTEGER NOT NULL,                 -- unix milliseconds
+  card_data TEXT NOT NULL DEFAULT '{}',        -- JSON object
+  tags TEXT NOT NULL DEFAULT '[]',             -- JSON array, in display order
+  library_name TEXT,
+  pipeline_tag TEXT,
+  UNIQUE (ns, name)
+);
+CREATE INDEX repos_updated ON repos(updated_at DESC, id DESC);
+-- repos.tags again, one row per tag, so that filter=base_model:x is an index lookup.
+CREATE TABLE repo_tags (
+  tag TEXT NOT NULL,
+  repo_id INTEGER NOT NULL REFERENCES repos(id) ON DELETE CASCADE,
+  PRIMARY KEY (tag, repo_id)
+) WITHOUT ROWID;
+CREATE INDEX repo_tags_repo ON repo_tags(repo_id);
+CREATE TABLE commits (
+  repo_id INTEGER NOT NULL REFERENCES repos(id) ON DELETE CASCADE,
+  id TEXT NOT NULL,                            -- 40 lowercase hex, a real git commit id
+  parents TEXT NOT NULL,                       -- JSON array of ids, first parent first
+  tree_id TEXT NOT NULL,
+  author TEXT NOT NULL,
+  title TEXT NOT NULL,
+  message TEXT NOT NULL,
+  time INTEGER NOT NULL,                       -- unix seconds
+  PRIMARY KEY (repo_id, id)
+) WITHOUT ROWID;
+CREATE TABLE refs (
+  repo_id INTEGER NOT NULL,
+  kind TEXT NOT NULL CHECK (kind IN ('branch', 'tag')),
+  name TEXT NOT NULL,
+  commit_id TEXT NOT NULL,
+  PRIMARY KEY (repo_id, kind, name),
+  FOREIGN KEY (repo_id, commit_id) REFERENCES commits(repo_id, id) ON DELETE CASCADE
+) WITHOUT ROWID;
+CREATE INDEX refs_commit ON refs(repo_id, commit_id);
+-- Every file of every commit: a commit is a full listing, so reading a revision is one range scan.
+CREATE TABLE files (
+  repo_id INTEGER NOT NULL,
+  commit_id TEXT NOT NULL,
+  path TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  sha256 TEXT NOT NULL,                        -- hex; the content address in storage
+  lfs INTEGER NOT NULL,
+  blob_oid TEXT NOT NULL,                      -- hex git blob id (of the pointer when lfs)
+  PRIMARY KEY (repo_id, commit_id, path),
+  FOREIGN KEY (repo_id, commit_id) REFERENCES commits(repo_id, id) ON DELETE CASCADE
+) WITHOUT ROWID;
+CREATE INDEX files_sha256 ON files(sha256);
+CREATE TABLE lineage (
+  child TEXT NOT NULL COLLATE NOCASE,          -- "ns/name"
+  parent TEXT NOT NULL COLLATE NOCASE,         -- "ns/name", maybe not on this hub
+  relation TEXT NOT NULL,
+  source TEXT NOT NULL CHECK (source IN ('declared', 'flag', 'detected')),
+  PRIMARY KEY (child, parent, source)
+);
+CREATE INDEX lineage_parent ON lineage(parent);
+)sql",
+};
+
+}  // namespace
+
+int schema_version() { return static_cast<int>(kMigrations.size()); }
+
+Status migrate(sql::Db& db) {
+  for (;;) {
+    // Read the version inside the write transaction: another process may be migrating too.
+    GROVE_ASSIGN_OR_RETURN(auto txn, sql::Transaction::begin(db, sql::Transaction::Kind::kWrite));
+    GROVE_ASSIGN_OR_RETURN(std::int64_t version, db.pragma_int("user_version"));
+    if (version > schema_version()) {
+      return invalid_argument("registry database schema version " + std::to_string(version) +
+                              " is newer than this grove supports (" + std::to_string(schema_version()) +
+                              "); run a newer grove");
+    }
+    if (version < 0) return corrupt("registry database has a negative schema version");
+    if (version == schema_version()) return txn.commit();
+    GROVE_RETURN_IF_ERROR(db.exec(kMigrations[static_cast<std::size_t>(version)])
+                              .with_context("migrating the registry to version " + std::to_string(version + 1)));
+    GROVE_RETURN_IF_ERROR(db.exec("PRAGMA user_version = " + std::to_string(version + 1)));
+    GROVE_RETURN_IF_ERROR(txn.commit());
+  }
+}
+
+}  // namespace grove::registry
