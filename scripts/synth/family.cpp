@@ -1,3 +1,4 @@
+#include <algorithm>
 #include "scripts/synth/family.h"
 
 #include <filesystem>
@@ -149,6 +150,8 @@ Status write_family(const FamilyOptions& options,
   // Each architecture gets its own streams, so llama and qwen2 families never share values.
   const std::uint64_t seed = stream_key(options.seed, "family", arch_name(options.arch));
   for (const Member& member : plan_members(*preset, seed, tokenizer.size())) {
+    const auto& only = options.only_members;
+    if (!only.empty() && std::find(only.begin(), only.end(), member.folder) == only.end()) continue;
     GROVE_ASSIGN_OR_RETURN(std::uint64_t bytes, write_member(member, options, family, tokenizer));
     on_member(member.folder, bytes);
   }

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 #include "scripts/synth/weights.h"
@@ -18,6 +19,8 @@ struct FamilyOptions {
   Arch arch = Arch::kLlama;
   std::string name_space = "demo";
   std::string family;  // empty: "<arch>-<size>"
+  // Folders to write (e.g. {"base"}); empty writes every member.
+  std::vector<std::string> only_members;
 };
 
 // True for the size names write_family accepts.

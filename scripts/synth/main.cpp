@@ -17,6 +17,7 @@ constexpr const char* kUsage =
     "usage:\n"
     "  grove-synth family --out DIR [--size tiny|small|medium|large] [--seed N]\n"
     "                     [--arch llama|qwen2] [--namespace NS] [--family NAME]\n"
+    "                     [--members base,unrelated,...]\n"
     "      Writes DIR/<member>/ for the members base, finetune-full, finetune-partial,\n"
     "      lora-merged, base-resharded, base-fp16 and unrelated, and prints\n"
     "      \"<member> <bytes>\" for each. Defaults: tiny, seed 1, llama, namespace demo,\n"
@@ -74,7 +75,7 @@ Result<Flags> parse_flags(int argc, char** argv, const std::vector<std::string>&
 Status run_family(int argc, char** argv) {
   GROVE_ASSIGN_OR_RETURN(
       Flags flags,
-      parse_flags(argc, argv, {"--out", "--size", "--seed", "--arch", "--namespace", "--family"}));
+      parse_flags(argc, argv, {"--out", "--size", "--seed", "--arch", "--namespace", "--family", "--members"}));
   FamilyOptions options;
   if (const std::string* out = flags.get("--out")) options.out_dir = *out;
   if (options.out_dir.empty()) return invalid_argument("--out is required");
@@ -94,6 +95,15 @@ Status run_family(int argc, char** argv) {
   }
   if (const std::string* ns = flags.get("--namespace")) options.name_space = *ns;
   if (const std::string* family = flags.get("--family")) options.family = *family;
+  if (const std::string* members = flags.get("--members")) {
+    std::size_t start = 0;
+    while (start <= members->size()) {
+      std::size_t comma = members->find(',', start);
+      if (comma == std::string::npos) comma = members->size();
+      if (comma > start) options.only_members.push_back(members->substr(start, comma - start));
+      start = comma + 1;
+    }
+  }
   return write_family(options, [](const std::string& member, std::uint64_t bytes) {
     std::printf("%s %llu\n", member.c_str(), static_cast<unsigned long long>(bytes));
     std::fflush(stdout);

@@ -1,7 +1,7 @@
 // Deterministic randomness for grove-synth. Every value the generator writes comes from these
 // streams, so the output is byte-for-byte the same for a given seed on every machine:
 // - only integer arithmetic and IEEE-754 basic operations (+ - * / sqrt) are used; the C++
-//   library's distributions and libm's log/sin/cos are implementation-defined and are avoided;
+//   library's distributions and libm's log/exp are implementation-defined and are avoided;
 // - the target is built with -ffp-contract=off so no compiler fuses a*b+c into an FMA.
 #pragma once
 
