@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <limits>
 #include <vector>
 
 #include "hub/beast.h"
@@ -197,7 +198,7 @@ Result<Reply> HubClient::download(const std::string& target, std::uint64_t offse
     if (ec) return Status(Code::kUnavailable, "GET " + url.path + ": " + ec.message());
   }
   http::response_parser<http::buffer_body> parser;
-  parser.body_limit(boost::none);
+  parser.body_limit(std::numeric_limits<std::uint64_t>::max());  // not boost::none: Beast 1.74 treats it as 0
   c->stream.expires_after(kTimeout);
   http::read_header(c->stream, c->buffer, parser, ec);
   if (ec) {

@@ -232,6 +232,7 @@ Result<Response> handle_commit(Hub& hub, Request& request, const RouteParams& pa
   registry::CommitRequest commit;
   commit.repo_id = repo.id;
   commit.author = request.caller->user.name;
+  commit.branch.clear();
   for (std::size_t i = 0; i < params.rest.size(); ++i) commit.branch += (i ? "/" : "") + params.rest[i];
   if (commit.branch.starts_with("refs/")) return invalid_argument("commits go to a branch, not '" + commit.branch + "'");
 

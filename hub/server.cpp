@@ -1,6 +1,7 @@
 #include "hub/server.h"
 
 #include <atomic>
+#include <limits>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -249,7 +250,9 @@ awaitable<Handled> Server::Impl::handle(beast::tcp_stream& stream, beast::flat_b
     auto opened = route.open_sink(hub, request, match->params);
     if (!opened.is_ok()) co_return answer(opened.status(), consumed);
     sink = std::move(*opened);
-    parser.body_limit(boost::none);  // the sink enforces the size it expects
+    // Beast 1.74 compares against an empty optional as if it were 0, so "unlimited" is spelled
+    // as the largest value. The sink enforces the size it expects.
+    parser.body_limit(std::numeric_limits<std::uint64_t>::max());
   } else if (auto length = parser.content_length(); length && *length > hub.options().max_body_bytes) {
     co_return answer(Status(Code::kTooLarge, "request body of " + std::to_string(*length) + " bytes exceeds the limit of " +
                                                  std::to_string(hub.options().max_body_bytes)),
