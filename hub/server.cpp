@@ -172,7 +172,10 @@ awaitable<void> Server::Impl::session(tcp::socket socket) {
   while (!stopping.load()) {
     http::request_parser<http::buffer_body> parser;
     parser.header_limit(options.header_limit);
-    parser.body_limit(hub.options().max_body_bytes);
+    // Beast checks Content-Length against body_limit while parsing the header, before we know
+    // the route; limits are enforced per route in handle() instead. (Not boost::none: Beast
+    // 1.74 compares against an empty optional as if it were 0.)
+    parser.body_limit(std::numeric_limits<std::uint64_t>::max());
     conn->second.idle = true;
     stream.expires_after(options.read_timeout);
     co_await http::async_read_header(stream, buffer, parser, net::redirect_error(use_awaitable, ec));
@@ -249,10 +252,7 @@ awaitable<Handled> Server::Impl::handle(beast::tcp_stream& stream, beast::flat_b
   if (route.body == BodyMode::kStreamed) {
     auto opened = route.open_sink(hub, request, match->params);
     if (!opened.is_ok()) co_return answer(opened.status(), consumed);
-    sink = std::move(*opened);
-    // Beast 1.74 compares against an empty optional as if it were 0, so "unlimited" is spelled
-    // as the largest value. The sink enforces the size it expects.
-    parser.body_limit(std::numeric_limits<std::uint64_t>::max());
+    sink = std::move(*opened);  // the sink enforces the size it expects
   } else if (auto length = parser.content_length(); length && *length > hub.options().max_body_bytes) {
     co_return answer(Status(Code::kTooLarge, "request body of " + std::to_string(*length) + " bytes exceeds the limit of " +
                                                  std::to_string(hub.options().max_body_bytes)),
@@ -260,6 +260,7 @@ awaitable<Handled> Server::Impl::handle(beast::tcp_stream& stream, beast::flat_b
   }
 
   // Read the body, bounded, through the fixed buffer.
+  std::uint64_t body_bytes = 0;
   while (!parser.is_done()) {
     parser.get().body().data = io_buffer.data();
     parser.get().body().size = io_buffer.size();
@@ -267,10 +268,11 @@ awaitable<Handled> Server::Impl::handle(beast::tcp_stream& stream, beast::flat_b
     beast::error_code ec;
     co_await http::async_read(stream, buffer, parser, net::redirect_error(use_awaitable, ec));
     if (ec == http::error::need_buffer) ec = {};
-    if (ec == http::error::body_limit)
-      co_return answer(Status(Code::kTooLarge, "request body exceeds the limit of " + std::to_string(hub.options().max_body_bytes) + " bytes"), false);
     if (ec) co_return Handled{std::nullopt, false};
     std::size_t n = io_buffer.size() - parser.get().body().size;
+    body_bytes += n;
+    if (!sink && body_bytes > hub.options().max_body_bytes)  // chunked bodies have no length up front
+      co_return answer(Status(Code::kTooLarge, "request body exceeds the limit of " + std::to_string(hub.options().max_body_bytes) + " bytes"), parser.is_done());
     std::span<const std::uint8_t> chunk(io_buffer.data(), n);
     if (sink) {
       if (Status s = sink->write(chunk); !s.is_ok()) co_return answer(s, parser.is_done());
