@@ -116,6 +116,8 @@ Result<Url> HubClient::resolve_target(const std::string& target) const {
 Result<HubClient::Connection*> HubClient::connection_for(const Url& url) {
   if (connection_ && connection_->open && connection_->origin == url.origin()) return connection_.get();
   connection_ = std::make_unique<Connection>();
+  // Beast sizes each socket read by the buffer's free capacity: reserve room for big reads.
+  connection_->buffer.reserve(kIoBufferSize);
   beast::error_code ec;
   tcp::resolver resolver(connection_->ioc);
   auto endpoints = resolver.resolve(url.host, url.port, ec);

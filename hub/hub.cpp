@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/fs.h"
+#include "common/log.h"
 #include "hub/http_util.h"
 
 namespace grove::hub {
@@ -44,6 +45,10 @@ Result<std::unique_ptr<Hub>> Hub::open(HubOptions options) {
   GROVE_ASSIGN_OR_RETURN(hub->secret_, load_or_create_secret(options.data_dir));
   GROVE_ASSIGN_OR_RETURN(hub->registry_, registry::Registry::open(options.data_dir + "/grove.db"));
   GROVE_ASSIGN_OR_RETURN(hub->store_, storage::BlobStore::open_local(options.data_dir + "/storage"));
+  // Uploads a crashed or abandoned push left behind; a day is far longer than any live upload.
+  constexpr std::int64_t kUploadGraceSeconds = 24 * 3600;
+  if (auto swept = hub->store_->sweep_uploads(kUploadGraceSeconds); swept.is_ok() && *swept > 0)
+    GROVE_LOG(kInfo, "removed " << *swept << " abandoned uploads");
   hub->options_ = std::move(options);
   return hub;
 }

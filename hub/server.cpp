@@ -167,7 +167,11 @@ awaitable<void> Server::Impl::session(tcp::socket socket) {
     connections.insert(conn);
   }
   beast::flat_buffer buffer;
+  // Beast sizes each socket read by the buffer's free capacity (at least 512 bytes): without
+  // room reserved up front a large body arrives in thousands of tiny reads.
+  buffer.reserve(kIoBufferSize);
   std::vector<std::uint8_t> io_buffer(kIoBufferSize);
+  bool linger = false;
 
   while (!stopping.load()) {
     http::request_parser<http::buffer_body> parser;
@@ -209,9 +213,25 @@ awaitable<void> Server::Impl::session(tcp::socket socket) {
     GROVE_LOG(kInfo, remote << " \"" << request.method << " " << request.target << "\" "
                             << static_cast<unsigned>(handled.response->status) << " " << sent << " " << ms << "ms"
                             << (request.caller ? " user=" + request.caller->user.name : "") << (ok ? "" : " (aborted)"));
-    if (!ok || !keep_alive) break;
+    if (!ok || !keep_alive) {
+      linger = ok && !handled.body_consumed;
+      break;
+    }
   }
   stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  if (linger) {
+    // Lingering close, as nginx does: a client still sending a body we refused (413, 403)
+    // would get a reset instead of our answer if we closed at once, so drain a bounded amount
+    // for a short while first.
+    constexpr std::size_t kMaxDrain = 64u << 20;
+    std::size_t drained = 0;
+    stream.expires_after(std::chrono::seconds(2));
+    while (drained < kMaxDrain) {
+      std::size_t n = co_await stream.async_read_some(net::buffer(io_buffer), net::redirect_error(use_awaitable, ec));
+      if (ec) break;
+      drained += n;
+    }
+  }
   conn->second.stream = nullptr;
   std::lock_guard lock(connections_mutex);
   connections.erase(conn);
