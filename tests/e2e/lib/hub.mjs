@@ -15,6 +15,7 @@ export const GROVE_BIN = process.env.GROVE_BIN || path.join(REPO_ROOT, 'build/cl
 export const SYNTH_BIN = process.env.GROVE_SYNTH_BIN || path.join(REPO_ROOT, 'build/scripts/synth/grove-synth');
 
 const tempDirs = new Set();
+let emptyConfigDir;
 
 // A fresh temporary folder, removed by cleanupTemp() (or removeTemp(dir)).
 export async function tempDir(prefix = 'grove-e2e-') {
@@ -31,6 +32,7 @@ export async function removeTemp(dir) {
 
 export async function cleanupTemp() {
   for (const dir of [...tempDirs]) await removeTemp(dir);
+  emptyConfigDir = undefined;
 }
 
 export async function exists(p) {
@@ -67,17 +69,21 @@ export function run(cmd, args, { env = {}, cwd, timeoutMs = 600_000, input } = {
 }
 
 // A config dir with no saved token, so only GROVE_TOKEN / --token count.
-let emptyConfigDir;
 async function configDir() {
-  if (!emptyConfigDir) emptyConfigDir = await fs.mkdtemp(path.join(os.tmpdir(), 'grove-e2e-config-'));
+  if (!emptyConfigDir) emptyConfigDir = await tempDir('grove-e2e-config-');
   return emptyConfigDir;
+}
+
+// The environment a CLI command needs to talk to endpoint as token (no saved login).
+export async function cliEnv(endpoint, token) {
+  const e = { GROVE_CONFIG_DIR: await configDir(), GROVE_TOKEN: token || '' };
+  if (endpoint) e.GROVE_ENDPOINT = endpoint;
+  return e;
 }
 
 // Runs `grove ARGS` against an endpoint. token: string, or null/undefined for none.
 export async function grove(args, { endpoint, token, env = {}, timeoutMs } = {}) {
-  const e = { GROVE_CONFIG_DIR: await configDir(), GROVE_TOKEN: token || '', ...env };
-  if (endpoint) e.GROVE_ENDPOINT = endpoint;
-  return run(GROVE_BIN, args, { env: e, timeoutMs });
+  return run(GROVE_BIN, args, { env: { ...(await cliEnv(endpoint, token)), ...env }, timeoutMs });
 }
 
 export function synth(args, opts) {
@@ -137,6 +143,14 @@ export class Hub {
     }
     this.proc.kill('SIGKILL');
     throw new Error(`grove serve did not print its listening line in ${timeoutMs} ms; stdout=${this.stdout} stderr=${this.stderr}`);
+  }
+
+  // Peak resident memory of the server so far, in KiB (VmHWM from /proc).
+  async peakRssKiB() {
+    const status = await fs.readFile(`/proc/${this.proc.pid}/status`, 'utf8');
+    const m = status.match(/^VmHWM:\s+(\d+) kB/m);
+    assert.ok(m, 'no VmHWM in /proc/<pid>/status');
+    return Number(m[1]);
   }
 
   get pid() {
