@@ -56,22 +56,29 @@ struct Located {
   std::string commit;
 };
 
-// Finds the file a /resolve or /raw URL names. On failure `error` is the full answer (with
-// X-Repo-Commit whenever the revision resolved).
-Result<Located> locate(Hub& hub, Request& request, const RouteParams& params, Response& error) {
+// Finds the file a /resolve or /raw URL names. On failure fills `answer` with the error to
+// send: with X-Repo-Commit whenever the revision resolved, as clients cache 404s by commit.
+std::optional<Located> locate(Hub& hub, Request& request, const RouteParams& params, Response& answer) {
   auto repo = find_readable_repo(hub, request, params["ns"], params["name"]);
-  if (!repo.is_ok()) return repo.status();
-  GROVE_ASSIGN_OR_RETURN(auto rp, resolve_revision_path(hub, *repo, params.rest));
-  auto file = rp.path.empty() ? Result<registry::FileEntry>(Status(Code::kEntryNotFound, "Entry not found"))
-                              : hub.registry().find_file(repo->id, rp.commit, rp.path);
-  if (!file.is_ok()) {
-    error = error_response(file.status().code() == Code::kEntryNotFound
-                               ? Status(Code::kEntryNotFound, "Entry not found: " + rp.path)
-                               : file.status());
-    error.headers.set("X-Repo-Commit", rp.commit);
-    return file.status();
+  if (!repo.is_ok()) {
+    answer = error_response(repo.status());
+    return std::nullopt;
   }
-  return Located{*file, rp.commit};
+  auto rp = resolve_revision_path(hub, *repo, params.rest);
+  if (!rp.is_ok()) {
+    answer = error_response(rp.status());
+    return std::nullopt;
+  }
+  auto file = rp->path.empty() ? Result<registry::FileEntry>(Status(Code::kEntryNotFound, ""))
+                               : hub.registry().find_file(repo->id, rp->commit, rp->path);
+  if (!file.is_ok()) {
+    answer = error_response(file.status().code() == Code::kEntryNotFound
+                                ? Status(Code::kEntryNotFound, "Entry not found: " + rp->path)
+                                : file.status());
+    answer.headers.set("X-Repo-Commit", rp->commit);
+    return std::nullopt;
+  }
+  return Located{*file, rp->commit};
 }
 
 }  // namespace
@@ -79,10 +86,7 @@ Result<Located> locate(Hub& hub, Request& request, const RouteParams& params, Re
 Result<Response> handle_resolve(Hub& hub, Request& request, const RouteParams& params) {
   Response error;
   auto located = locate(hub, request, params, error);
-  if (!located.is_ok()) {
-    if (!error.body.empty()) return error;
-    return located.status();
-  }
+  if (!located) return error;
   const registry::FileEntry& file = located->file;
   Response r;
   r.headers.set("X-Repo-Commit", located->commit);
@@ -119,10 +123,7 @@ class StringReader final : public storage::BlobReader {
 Result<Response> handle_raw(Hub& hub, Request& request, const RouteParams& params) {
   Response error;
   auto located = locate(hub, request, params, error);
-  if (!located.is_ok()) {
-    if (!error.body.empty()) return error;
-    return located.status();
-  }
+  if (!located) return error;
   const registry::FileEntry& file = located->file;
   if (!file.lfs) return handle_resolve(hub, request, params);
   std::string pointer = registry::lfs_pointer(file.sha256, file.size);

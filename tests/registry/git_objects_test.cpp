@@ -9,25 +9,12 @@
 using namespace grove;
 using namespace grove::registry;
 using grove::registry::testing::GitRepo;
+using grove::registry::testing::lfs_file;
+using grove::registry::testing::small_file;
 using grove::registry::testing::write_file;
 
 namespace {
 
-FileEntry small_file(const std::string& path, const std::string& content) {
-  FileEntry f;
-  f.path = path;
-  f.size = content.size();
-  f.sha256 = Sha256::of(std::string_view(content));
-  f.blob_oid = git_blob_oid(content);
-  return f;
-}
-
-FileEntry lfs_file(const std::string& path, const std::string& content) {
-  FileEntry f = small_file(path, content);
-  f.lfs = true;
-  f.blob_oid = git_blob_oid(lfs_pointer(f.sha256, f.size));
-  return f;
-}
 
 }  // namespace
 

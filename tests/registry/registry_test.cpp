@@ -18,6 +18,8 @@
 using namespace grove;
 using namespace grove::registry;
 using grove::registry::testing::GitRepo;
+using grove::registry::testing::lfs_file;
+using grove::registry::testing::small_file;
 using grove::registry::testing::TempDir;
 using grove::registry::testing::write_file;
 
@@ -44,21 +46,6 @@ void require_ok(const Status& status) {
   REQUIRE(status.is_ok());
 }
 
-FileEntry small_file(const std::string& path, const std::string& content) {
-  FileEntry f;
-  f.path = path;
-  f.size = content.size();
-  f.sha256 = Sha256::of(std::string_view(content));
-  f.blob_oid = git_blob_oid(content);
-  return f;
-}
-
-FileEntry lfs_file(const std::string& path, const std::string& content) {
-  FileEntry f = small_file(path, content);
-  f.lfs = true;
-  f.blob_oid = git_blob_oid(lfs_pointer(f.sha256, f.size));
-  return f;
-}
 
 CommitRequest request_for(const Repo& repo, const std::string& title, std::vector<FileEntry> upserts = {}) {
   CommitRequest r;

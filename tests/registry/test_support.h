@@ -11,7 +11,29 @@
 #include <stdexcept>
 #include <string>
 
+#include "common/digest.h"
+#include "registry/git_objects.h"
+#include "registry/registry.h"
+
 namespace grove::registry::testing {
+
+// A file entry for `content` stored as a plain git blob.
+inline FileEntry small_file(const std::string& path, const std::string& content) {
+  FileEntry f;
+  f.path = path;
+  f.size = content.size();
+  f.sha256 = Sha256::of(std::string_view(content));
+  f.blob_oid = git_blob_oid(content);
+  return f;
+}
+
+// A file entry for `content` stored as a Git LFS pointer.
+inline FileEntry lfs_file(const std::string& path, const std::string& content) {
+  FileEntry f = small_file(path, content);
+  f.lfs = true;
+  f.blob_oid = git_blob_oid(lfs_pointer(f.sha256, f.size));
+  return f;
+}
 
 // A fresh folder under the system temp dir, removed with everything in it on destruction.
 class TempDir {
