@@ -1,0 +1,487 @@
+// Written from the rules in ../shared/specs/gguf.md §3–4, not from llama.cpp's code. Every
+// float operation below is a single IEEE float32 operation in the order the reference performs
+// it; the file is compiled with -ffp-contract=off (formats/CMakeLists.txt) because a fused
+// multiply-add changes bytes. Sums run sequentially in element order for the same reason.
+#include "formats/quantize.h"
+
+#include <algorithm>
+#include <array>
+#include <cfloat>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <string>
+
+namespace grove::formats {
+namespace {
+
+constexpr std::size_t kLegacyBlock = 32;
+constexpr std::size_t kSuperBlock = 256;
+
+std::uint32_t float_bits(float f) {
+  std::uint32_t u;
+  std::memcpy(&u, &f, sizeof u);
+  return u;
+}
+
+float bits_float(std::uint32_t u) {
+  float f;
+  std::memcpy(&f, &u, sizeof f);
+  return f;
+}
+
+void put_u16(std::uint8_t* p, std::uint16_t v) {
+  p[0] = static_cast<std::uint8_t>(v);
+  p[1] = static_cast<std::uint8_t>(v >> 8);
+}
+
+void put_u32(std::uint8_t* p, std::uint32_t v) {
+  for (int i = 0; i < 4; ++i) p[i] = static_cast<std::uint8_t>(v >> (8 * i));
+}
+
+// C's float-to-integer conversion as the x86-64 reference executes it: toward zero, and the
+// "integer indefinite" INT32_MIN for NaN and out-of-range values (undefined in C, so spelled out).
+// Narrower targets keep the low bits, as the compiled reference does.
+std::int32_t convert_to_int(float v) {
+  if (!(v > -2147483904.0f && v < 2147483648.0f)) return INT32_MIN;
+  return static_cast<std::int32_t>(v);
+}
+
+std::uint8_t low_byte(std::int32_t v) { return static_cast<std::uint8_t>(static_cast<std::uint32_t>(v)); }
+
+std::int8_t as_int8(std::int32_t v) { return static_cast<std::int8_t>(low_byte(v)); }
+
+// Round half to even through the float adder: v + 1.5·2^23 leaves round(v) in the low mantissa
+// bits. Exact for |v| <= 2^22 - 1; beyond that (and for inf/NaN) it gives the same garbage the
+// reference gives, which is what bit-exactness needs.
+std::int32_t nearest_int(float v) {
+  const float t = v + 12582912.0f;
+  return static_cast<std::int32_t>(float_bits(t) & 0x007fffff) - 0x00400000;
+}
+
+// Signed value of the largest magnitude; the first one wins ties.
+float signed_absmax(const float* x, std::size_t n) {
+  float amax = 0.0f;
+  float max = 0.0f;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (std::fabs(x[i]) > amax) {
+      amax = std::fabs(x[i]);
+      max = x[i];
+    }
+  }
+  return max;
+}
+
+// --- Legacy 32-element blocks -------------------------------------------------------------
+
+void quantize_q8_0(const float* x, std::uint8_t* out) {
+  float amax = 0.0f;
+  for (std::size_t j = 0; j < kLegacyBlock; ++j) amax = std::max(amax, std::fabs(x[j]));
+  const float d = amax / 127.0f;
+  const float id = d != 0.0f ? 1.0f / d : 0.0f;
+  put_u16(out, fp32_to_fp16(d));
+  for (std::size_t j = 0; j < kLegacyBlock; ++j) out[2 + j] = low_byte(convert_to_int(std::round(x[j] * id)));
+}
+
+// Q4_0 and Q5_0: symmetric around the signed extreme, which maps to level 0.
+// levels = 16 or 32; quants are min(levels - 1, int8(x·id + levels/2 + 0.5)).
+template <int kLevels>
+void quantize_q_0(const float* x, std::uint8_t* out) {
+  constexpr float kOffset = kLevels / 2 + 0.5f;
+  const float d = signed_absmax(x, kLegacyBlock) / -static_cast<float>(kLevels / 2);
+  const float id = d != 0.0f ? 1.0f / d : 0.0f;
+  put_u16(out, fp32_to_fp16(d));
+  std::uint32_t qh = 0;
+  std::uint8_t* qs = out + (kLevels == 16 ? 2 : 6);
+  for (std::size_t j = 0; j < kLegacyBlock / 2; ++j) {
+    const auto q0 = static_cast<std::uint8_t>(std::min<int>(kLevels - 1, as_int8(convert_to_int(x[j] * id + kOffset))));
+    const auto q1 = static_cast<std::uint8_t>(
+        std::min<int>(kLevels - 1, as_int8(convert_to_int(x[j + 16] * id + kOffset))));
+    qs[j] = static_cast<std::uint8_t>((q0 & 0x0f) | (q1 & 0x0f) << 4);
+    qh |= static_cast<std::uint32_t>((q0 >> 4) & 1) << j;
+    qh |= static_cast<std::uint32_t>((q1 >> 4) & 1) << (j + 16);
+  }
+  if constexpr (kLevels == 32) put_u32(out + 2, qh);
+}
+
+// Q4_1 and Q5_1: affine from the block minimum. Q4_1 clamps to 15; Q5_1 does not clamp.
+template <int kLevels>
+void quantize_q_1(const float* x, std::uint8_t* out) {
+  float min = FLT_MAX;
+  float max = -FLT_MAX;
+  for (std::size_t j = 0; j < kLegacyBlock; ++j) {
+    if (x[j] < min) min = x[j];
+    if (x[j] > max) max = x[j];
+  }
+  const float d = (max - min) / static_cast<float>(kLevels - 1);
+  const float id = d != 0.0f ? 1.0f / d : 0.0f;
+  put_u16(out, fp32_to_fp16(d));
+  put_u16(out + 2, fp32_to_fp16(min));
+  std::uint32_t qh = 0;
+  std::uint8_t* qs = out + (kLevels == 16 ? 4 : 8);
+  auto level = [&](float v) -> std::uint8_t {
+    const std::int32_t q = convert_to_int((v - min) * id + 0.5f);
+    if constexpr (kLevels == 16) return static_cast<std::uint8_t>(std::min<int>(15, as_int8(q)));
+    return low_byte(q);
+  };
+  for (std::size_t j = 0; j < kLegacyBlock / 2; ++j) {
+    const std::uint8_t q0 = level(x[j]);
+    const std::uint8_t q1 = level(x[j + 16]);
+    qs[j] = static_cast<std::uint8_t>((q0 & 0x0f) | (q1 & 0x0f) << 4);
+    qh |= static_cast<std::uint32_t>((q0 >> 4) & 1) << j;
+    qh |= static_cast<std::uint32_t>((q1 >> 4) & 1) << (j + 16);
+  }
+  if constexpr (kLevels == 32) put_u32(out + 4, qh);
+}
+
+// --- K-quants ------------------------------------------------------------------------------
+
+// Affine fit of 32 values to levels 0..nmax with weights w, searching nstep + 1 candidate scales
+// around nmax / (max − min) (spec §3.3, "make_qkx2"). Returns the scale; *neg_min gets −min ≥ 0.
+float fit_scale_min(const float* x, const float* w, int nmax, float rmin, float rdelta, int nstep, std::uint8_t* L,
+                    float* neg_min) {
+  constexpr int n = 32;
+  float lo = x[0];
+  float hi = x[0];
+  float sum_w = w[0];
+  float sum_x = sum_w * x[0];
+  for (int i = 1; i < n; ++i) {
+    if (x[i] < lo) lo = x[i];
+    if (x[i] > hi) hi = x[i];
+    sum_w += w[i];
+    sum_x += w[i] * x[i];
+  }
+  if (lo > 0) lo = 0;
+  if (hi == lo) {
+    std::fill(L, L + n, std::uint8_t{0});
+    *neg_min = -lo;
+    return 0.0f;
+  }
+  auto level = [&](float iscale, float v, float offset) {
+    return static_cast<std::uint8_t>(std::clamp(nearest_int(iscale * (v - offset)), 0, nmax));
+  };
+  float iscale = static_cast<float>(nmax) / (hi - lo);
+  float scale = 1 / iscale;
+  float best = 0;
+  for (int i = 0; i < n; ++i) {
+    L[i] = level(iscale, x[i], lo);
+    const float diff = scale * static_cast<float>(L[i]) + lo - x[i];
+    best += w[i] * (diff * diff);
+  }
+  std::array<std::uint8_t, n> candidate;
+  for (int is = 0; is <= nstep; ++is) {
+    iscale = (rmin + rdelta * static_cast<float>(is) + static_cast<float>(nmax)) / (hi - lo);
+    float sum_l = 0;
+    float sum_l2 = 0;
+    float sum_xl = 0;
+    for (int i = 0; i < n; ++i) {
+      candidate[i] = level(iscale, x[i], lo);
+      const auto l = static_cast<float>(candidate[i]);
+      sum_l += w[i] * l;
+      sum_l2 += w[i] * l * l;
+      sum_xl += w[i] * l * x[i];
+    }
+    const float D = sum_w * sum_l2 - sum_l * sum_l;
+    if (!(D > 0)) continue;
+    float this_scale = (sum_w * sum_xl - sum_x * sum_l) / D;
+    float this_min = (sum_l2 * sum_x - sum_l * sum_xl) / D;
+    if (this_min > 0) {
+      this_min = 0;
+      this_scale = sum_xl / sum_l2;
+    }
+    float err = 0;
+    for (int i = 0; i < n; ++i) {
+      const float diff = this_scale * static_cast<float>(candidate[i]) + this_min - x[i];
+      err += w[i] * (diff * diff);
+    }
+    if (err < best) {
+      std::copy(candidate.begin(), candidate.end(), L);
+      best = err;
+      scale = this_scale;
+      lo = this_min;
+    }
+  }
+  *neg_min = -lo;
+  return scale;
+}
+
+// The 6-bit (scale, min) pair of sub-block j from the 12 packed bytes of Q4_K/Q5_K.
+void unpack_scale_min(const std::uint8_t* s, int j, int* sc, int* m) {
+  if (j < 4) {
+    *sc = s[j] & 63;
+    *m = s[j + 4] & 63;
+  } else {
+    *sc = (s[j + 4] & 0x0f) | ((s[j - 4] >> 6) << 4);
+    *m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
+  }
+}
+
+// Shared by Q4_K (nmax 15) and Q5_K (nmax 31): fills d, dmin and scales[12] at out and the
+// levels L[256]. The quant bits are packed by the caller.
+void quantize_k_scales(const float* x, int nmax, float rmin, int nstep, std::uint8_t* out, std::uint8_t* L) {
+  std::array<float, 8> scales;
+  std::array<float, 8> mins;
+  float max_scale = 0;
+  float max_min = 0;
+  for (int j = 0; j < 8; ++j) {
+    const float* xs = x + 32 * j;
+    float sum_x2 = 0;
+    for (int l = 0; l < 32; ++l) sum_x2 += xs[l] * xs[l];
+    const float av_x = std::sqrt(sum_x2 / 32);
+    std::array<float, 32> w;
+    for (int l = 0; l < 32; ++l) w[l] = av_x + std::fabs(xs[l]);
+    scales[j] = fit_scale_min(xs, w.data(), nmax, rmin, 0.1f, nstep, L + 32 * j, &mins[j]);
+    if (scales[j] > max_scale) max_scale = scales[j];
+    if (mins[j] > max_min) max_min = mins[j];
+  }
+  const float inv_scale = max_scale > 0 ? 63.0f / max_scale : 0.0f;
+  const float inv_min = max_min > 0 ? 63.0f / max_min : 0.0f;
+  std::uint8_t* packed = out + 4;
+  std::fill(packed, packed + 12, std::uint8_t{0});
+  for (int j = 0; j < 8; ++j) {
+    const auto ls = std::min<std::uint8_t>(63, low_byte(nearest_int(inv_scale * scales[j])));
+    const auto lm = std::min<std::uint8_t>(63, low_byte(nearest_int(inv_min * mins[j])));
+    if (j < 4) {
+      packed[j] = ls;
+      packed[j + 4] = lm;
+    } else {
+      packed[j + 4] = static_cast<std::uint8_t>((ls & 0x0f) | (lm & 0x0f) << 4);
+      packed[j - 4] |= static_cast<std::uint8_t>((ls >> 4) << 6);
+      packed[j] |= static_cast<std::uint8_t>((lm >> 4) << 6);
+    }
+  }
+  const std::uint16_t d16 = fp32_to_fp16(max_scale / 63.0f);
+  const std::uint16_t dmin16 = fp32_to_fp16(max_min / 63.0f);
+  put_u16(out, d16);
+  put_u16(out + 2, dmin16);
+  // Second pass: requantize with the stored (rounded) scales; a zero scale keeps the first fit.
+  for (int j = 0; j < 8; ++j) {
+    int sc = 0;
+    int m = 0;
+    unpack_scale_min(packed, j, &sc, &m);
+    const float d = fp16_to_fp32(d16) * static_cast<float>(sc);
+    if (d == 0) continue;
+    const float dm = fp16_to_fp32(dmin16) * static_cast<float>(m);
+    for (int i = 0; i < 32; ++i) {
+      L[32 * j + i] = static_cast<std::uint8_t>(std::clamp(nearest_int((x[32 * j + i] + dm) / d), 0, nmax));
+    }
+  }
+}
+
+void quantize_q4_k(const float* x, std::uint8_t* out) {
+  std::array<std::uint8_t, kSuperBlock> L;
+  quantize_k_scales(x, 15, -1.0f, 20, out, L.data());
+  std::uint8_t* qs = out + 16;
+  for (int c = 0; c < 4; ++c) {
+    for (int l = 0; l < 32; ++l) qs[32 * c + l] = static_cast<std::uint8_t>(L[64 * c + l] | L[64 * c + 32 + l] << 4);
+  }
+}
+
+void quantize_q5_k(const float* x, std::uint8_t* out) {
+  std::array<std::uint8_t, kSuperBlock> L;
+  quantize_k_scales(x, 31, -0.5f, 15, out, L.data());
+  std::uint8_t* qh = out + 16;
+  std::uint8_t* qs = out + 48;
+  std::fill(qh, qh + 32, std::uint8_t{0});
+  for (int c = 0; c < 4; ++c) {
+    for (int l = 0; l < 32; ++l) {
+      const std::uint8_t a = L[64 * c + l];
+      const std::uint8_t b = L[64 * c + 32 + l];
+      qs[32 * c + l] = static_cast<std::uint8_t>((a & 0x0f) | (b & 0x0f) << 4);
+      qh[l] |= static_cast<std::uint8_t>((a >> 4) << (2 * c) | (b >> 4) << (2 * c + 1));
+    }
+  }
+}
+
+// Symmetric fit of 16 values to levels −32..31 with weights x² (spec §3.4, "make_qx").
+// L gets level + 32. Returns the (signed) scale.
+float fit_scale_symmetric(const float* x, std::uint8_t* L) {
+  constexpr int n = 16;
+  constexpr int nmax = 32;
+  const float max = signed_absmax(x, n);
+  if (std::fabs(max) < 1e-15f) {
+    std::fill(L, L + n, std::uint8_t{0});
+    return 0;
+  }
+  auto level = [](float iscale, float v) { return std::clamp(nearest_int(iscale * v), -nmax, nmax - 1); };
+  auto sums = [&](float iscale, float* sum_lx, float* sum_l2) {
+    *sum_lx = 0;
+    *sum_l2 = 0;
+    for (int i = 0; i < n; ++i) {
+      const auto l = static_cast<float>(level(iscale, x[i]));
+      const float w = x[i] * x[i];
+      *sum_lx += w * x[i] * l;
+      *sum_l2 += w * l * l;
+    }
+  };
+  float iscale = -static_cast<float>(nmax) / max;
+  float sum_lx = 0;
+  float sum_l2 = 0;
+  sums(iscale, &sum_lx, &sum_l2);
+  for (int i = 0; i < n; ++i) L[i] = static_cast<std::uint8_t>(level(iscale, x[i]) + nmax);
+  float scale = sum_l2 != 0 ? sum_lx / sum_l2 : 0.0f;
+  float best = scale * sum_lx;
+  for (int is = -9; is <= 9; ++is) {
+    if (is == 0) continue;
+    iscale = -(static_cast<float>(nmax) + 0.1f * static_cast<float>(is)) / max;
+    sums(iscale, &sum_lx, &sum_l2);
+    if (sum_l2 > 0 && sum_lx * sum_lx > best * sum_l2) {
+      for (int i = 0; i < n; ++i) L[i] = static_cast<std::uint8_t>(level(iscale, x[i]) + nmax);
+      scale = sum_lx / sum_l2;
+      best = scale * sum_lx;
+    }
+  }
+  return scale;
+}
+
+void quantize_q6_k(const float* x, std::uint8_t* out) {
+  std::uint8_t* ql = out;
+  std::uint8_t* qh = out + 128;
+  std::uint8_t* sc = out + 192;
+  std::array<std::uint8_t, kSuperBlock> L;
+  std::array<float, 16> scales;
+  float max_scale = 0;
+  float max_abs_scale = 0;
+  for (int b = 0; b < 16; ++b) {
+    scales[b] = fit_scale_symmetric(x + 16 * b, L.data() + 16 * b);
+    if (std::fabs(scales[b]) > max_abs_scale) {
+      max_abs_scale = std::fabs(scales[b]);
+      max_scale = scales[b];
+    }
+  }
+  if (max_abs_scale < 1e-15f) {
+    std::fill(out, out + 210, std::uint8_t{0});
+    return;
+  }
+  const float iscale = -128.0f / max_scale;
+  const std::uint16_t d16 = fp32_to_fp16(1 / iscale);
+  put_u16(out + 208, d16);
+  for (int b = 0; b < 16; ++b) sc[b] = low_byte(std::min(127, nearest_int(iscale * scales[b])));
+  for (int b = 0; b < 16; ++b) {
+    const float d = fp16_to_fp32(d16) * static_cast<float>(static_cast<std::int8_t>(sc[b]));
+    if (d == 0) continue;
+    for (int i = 0; i < 16; ++i) {
+      L[16 * b + i] = static_cast<std::uint8_t>(std::clamp(nearest_int(x[16 * b + i] / d), -32, 31) + 32);
+    }
+  }
+  for (int h = 0; h < 2; ++h) {
+    const std::uint8_t* q = L.data() + 128 * h;
+    for (int l = 0; l < 32; ++l) {
+      ql[64 * h + l] = static_cast<std::uint8_t>((q[l] & 0x0f) | (q[l + 64] & 0x0f) << 4);
+      ql[64 * h + l + 32] = static_cast<std::uint8_t>((q[l + 32] & 0x0f) | (q[l + 96] & 0x0f) << 4);
+      qh[32 * h + l] =
+          static_cast<std::uint8_t>((q[l] >> 4) | (q[l + 32] >> 4) << 2 | (q[l + 64] >> 4) << 4 | (q[l + 96] >> 4) << 6);
+    }
+  }
+}
+
+struct TypeInfo {
+  QuantType type;
+  std::string_view name;
+  std::uint32_t ggml_id;
+  std::size_t block_elements;
+  std::size_t block_bytes;
+  void (*quantize_block)(const float*, std::uint8_t*);
+};
+
+void convert_f32(const float* x, std::uint8_t* out) { put_u32(out, float_bits(*x)); }
+void convert_f16(const float* x, std::uint8_t* out) { put_u16(out, fp32_to_fp16(*x)); }
+void convert_bf16(const float* x, std::uint8_t* out) { put_u16(out, fp32_to_bf16(*x)); }
+
+constexpr std::array<TypeInfo, 11> kTypes = {{
+    {QuantType::kF32, "F32", 0, 1, 4, convert_f32},
+    {QuantType::kF16, "F16", 1, 1, 2, convert_f16},
+    {QuantType::kBF16, "BF16", 30, 1, 2, convert_bf16},
+    {QuantType::kQ4_0, "Q4_0", 2, 32, 18, quantize_q_0<16>},
+    {QuantType::kQ4_1, "Q4_1", 3, 32, 20, quantize_q_1<16>},
+    {QuantType::kQ5_0, "Q5_0", 6, 32, 22, quantize_q_0<32>},
+    {QuantType::kQ5_1, "Q5_1", 7, 32, 24, quantize_q_1<32>},
+    {QuantType::kQ8_0, "Q8_0", 8, 32, 34, quantize_q8_0},
+    {QuantType::kQ4_K, "Q4_K", 12, 256, 144, quantize_q4_k},
+    {QuantType::kQ5_K, "Q5_K", 13, 256, 176, quantize_q5_k},
+    {QuantType::kQ6_K, "Q6_K", 14, 256, 210, quantize_q6_k},
+}};
+
+const TypeInfo& info(QuantType type) { return kTypes[static_cast<std::size_t>(type)]; }
+
+}  // namespace
+
+std::optional<QuantType> parse_quant_type(std::string_view name) {
+  for (const TypeInfo& t : kTypes) {
+    if (t.name == name) return t.type;
+  }
+  return std::nullopt;
+}
+
+std::string_view quant_type_name(QuantType type) { return info(type).name; }
+std::uint32_t ggml_type_id(QuantType type) { return info(type).ggml_id; }
+std::size_t quant_block_elements(QuantType type) { return info(type).block_elements; }
+std::size_t quant_block_bytes(QuantType type) { return info(type).block_bytes; }
+
+std::size_t quantized_row_size(QuantType type, std::size_t n) {
+  const TypeInfo& t = info(type);
+  if (n % t.block_elements != 0) return 0;
+  return n / t.block_elements * t.block_bytes;
+}
+
+Status quantize_row(QuantType type, std::span<const float> in, std::span<std::uint8_t> out) {
+  const TypeInfo& t = info(type);
+  if (in.size() % t.block_elements != 0) {
+    return invalid_argument(std::string(t.name) + " needs rows that are a multiple of " +
+                            std::to_string(t.block_elements) + " elements, got " + std::to_string(in.size()));
+  }
+  if (out.size() != quantized_row_size(type, in.size())) {
+    return invalid_argument(std::string(t.name) + " output for " + std::to_string(in.size()) + " elements is " +
+                            std::to_string(quantized_row_size(type, in.size())) + " bytes, buffer has " +
+                            std::to_string(out.size()));
+  }
+  const std::size_t blocks = in.size() / t.block_elements;
+  for (std::size_t b = 0; b < blocks; ++b) {
+    t.quantize_block(in.data() + b * t.block_elements, out.data() + b * t.block_bytes);
+  }
+  return Status::ok();
+}
+
+std::uint16_t fp32_to_fp16(float value) {
+  const std::uint32_t bits = float_bits(value);
+  const auto sign = static_cast<std::uint16_t>((bits >> 16) & 0x8000);
+  const std::uint32_t abs = bits & 0x7fffffff;
+  if (abs > 0x7f800000) return sign | 0x7e00;  // NaN: ggml's canonical quiet NaN
+  // 65520 is halfway between 65504 (largest half) and 65536; ties go to even, i.e. to inf.
+  if (abs >= 0x477ff000) return sign | 0x7c00;
+  if (abs >= 0x38800000) {  // a normal half: rebias the exponent by 127 − 15, round 13 bits away
+    const std::uint32_t rebiased = abs - 0x38000000;
+    return static_cast<std::uint16_t>(sign | ((rebiased + 0x0fff + ((rebiased >> 13) & 1)) >> 13));
+  }
+  // A half subnormal (or zero): count units of 2^-24. Float subnormals are far below half a unit.
+  const std::uint32_t exponent = abs >> 23;
+  if (exponent < 102) return sign;  // below 2^-25: rounds to zero
+  const std::uint32_t mantissa = (abs & 0x007fffff) | 0x00800000;
+  const std::uint32_t shift = 126 - exponent;  // 14..24
+  std::uint32_t q = mantissa >> shift;
+  const std::uint32_t rest = mantissa & ((1u << shift) - 1);
+  const std::uint32_t half = 1u << (shift - 1);
+  if (rest > half || (rest == half && (q & 1))) ++q;
+  return static_cast<std::uint16_t>(sign | q);
+}
+
+float fp16_to_fp32(std::uint16_t h) {
+  const std::uint32_t sign = static_cast<std::uint32_t>(h & 0x8000) << 16;
+  const std::uint32_t exponent = (h >> 10) & 0x1f;
+  const std::uint32_t mantissa = h & 0x03ff;
+  if (exponent == 0x1f) return bits_float(sign | 0x7f800000 | mantissa << 13);
+  if (exponent != 0) return bits_float(sign | (exponent + 112) << 23 | mantissa << 13);
+  // Subnormal half: mantissa · 2^-24, exact in float.
+  const float magnitude = static_cast<float>(mantissa) * 0x1p-24f;
+  return sign ? -magnitude : magnitude;
+}
+
+std::uint16_t fp32_to_bf16(float value) {
+  const std::uint32_t bits = float_bits(value);
+  if ((bits & 0x7fffffff) > 0x7f800000) return static_cast<std::uint16_t>((bits >> 16) | 0x40);
+  return static_cast<std::uint16_t>((bits + 0x7fff + ((bits >> 16) & 1)) >> 16);
+}
+
+float bf16_to_fp32(std::uint16_t bits) { return bits_float(static_cast<std::uint32_t>(bits) << 16); }
+
+}  // namespace grove::formats
