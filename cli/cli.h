@@ -20,6 +20,8 @@ struct ClientOptions {
 Result<std::unique_ptr<hub::HubClient>> make_client(const ClientOptions& options);
 
 std::string config_dir();  // $GROVE_CONFIG_DIR, else $XDG_CONFIG_HOME/grove, else ~/.config/grove
+// The Hugging Face cache: $HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub.
+std::string hf_hub_cache();
 Status save_token(const std::string& token);
 std::optional<std::string> saved_token();
 
@@ -39,6 +41,7 @@ struct ServeOptions {
   unsigned threads = 0;
   int read_timeout_seconds = 30;
   std::uint64_t max_body_bytes = 64ull << 20;
+  std::uint64_t multipart_threshold_bytes = 100ull << 20;
 };
 int run_serve(const ServeOptions& options);
 
@@ -58,6 +61,7 @@ int run_push(const ClientOptions& options, const PushOptions& push);
 
 struct PullOptions {
   std::string repo;  // REPO[@REV]
+  // A plain folder of files; when empty, the Hugging Face cache layout under hf_hub_cache().
   std::string local_dir;
 };
 int run_pull(const ClientOptions& options, const PullOptions& pull);

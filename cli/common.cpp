@@ -24,6 +24,12 @@ std::string config_dir() {
   return env("HOME") + "/.config/grove";
 }
 
+std::string hf_hub_cache() {
+  if (auto d = env("HF_HUB_CACHE"); !d.empty()) return d;
+  if (auto d = env("HF_HOME"); !d.empty()) return d + "/hub";
+  return env("HOME") + "/.cache/huggingface/hub";
+}
+
 Status save_token(const std::string& token) {
   std::string dir = config_dir();
   GROVE_RETURN_IF_ERROR(FileSystem::local().create_dirs(dir));

@@ -23,6 +23,8 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--threads", serve.threads, "Worker threads (default: one per core)");
   serve_cmd->add_option("--read-timeout", serve.read_timeout_seconds, "Seconds a client may stay silent")->capture_default_str();
   serve_cmd->add_option("--max-body", serve.max_body_bytes, "Largest JSON/commit request body in bytes")->capture_default_str();
+  serve_cmd->add_option("--multipart-threshold", serve.multipart_threshold_bytes,
+                        "LFS objects larger than this many bytes are uploaded in parts")->capture_default_str();
 
   auto* token_cmd = app.add_subcommand("token", "Manage access tokens");
   token_cmd->require_subcommand(1);
@@ -61,7 +63,8 @@ int main(int argc, char** argv) {
   PullOptions pull;
   auto* pull_cmd = app.add_subcommand("pull", "Download a model");
   pull_cmd->add_option("repo", pull.repo, "NAMESPACE/NAME[@REVISION]")->required();
-  pull_cmd->add_option("--local-dir", pull.local_dir, "Folder to write the files into")->required();
+  pull_cmd->add_option("--local-dir", pull.local_dir,
+                       "Folder to write the files into (default: the Hugging Face cache, $HF_HOME/hub)");
   add_client_options(pull_cmd);
 
   try {

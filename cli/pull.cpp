@@ -1,7 +1,12 @@
-// grove pull REPO[@REV] --local-dir DIR: resolve the revision to a commit once, list its tree,
-// and download each file that is missing or different, verifying every byte against the
-// hub's identity for it (SHA-256 for LFS files, the git blob id otherwise). Interrupted
-// downloads resume from DIR/.grove/downloads/ with a Range request.
+// grove pull REPO[@REV] [--local-dir DIR]: resolve the revision to a commit once, list its
+// tree, and download each file that is missing or different, verifying every byte against the
+// hub's identity for it (SHA-256 for LFS files, the git blob id otherwise).
+//
+// Without --local-dir the files go into the Hugging Face cache (spec §7), so HF clients find
+// them offline: models--{ns}--{name}/blobs/<etag>, snapshots/<commit>/<path> as relative
+// symlinks to the blobs, refs/<rev> holding the commit. A blob is renamed to its final name
+// only after verification, so a blob of the right size is trusted without rehashing.
+// Interrupted downloads resume (DIR/.grove/downloads/ or blobs/<etag>.incomplete) by Range.
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -154,13 +159,84 @@ Status fetch_file(hub::HubClient& client, const RepoRef& ref, const std::string&
   return Status::ok();
 }
 
+// Writes `content` to `path` through a temporary file and a rename.
+Status write_small_file(const std::string& path, const std::string& content) {
+  GROVE_RETURN_IF_ERROR(FileSystem::local().create_dirs(fs::path(path).parent_path().string()));
+  std::string tmp = path + ".tmp";
+  FileWriter out;
+  GROVE_RETURN_IF_ERROR(out.open(tmp, true));
+  GROVE_RETURN_IF_ERROR(out.write(as_bytes(content)));
+  GROVE_RETURN_IF_ERROR(out.close());
+  return FileSystem::local().rename(tmp, path);
+}
+
+// snapshots/<commit>/<path> → ../../blobs/<etag>, one more "../" per folder in `path`.
+Status link_snapshot(const std::string& snapshot, const RemoteFile& f) {
+  std::string target = "../../";
+  for (char c : f.path)
+    if (c == '/') target += "../";
+  target += "blobs/" + f.expected;
+  fs::path link = fs::path(snapshot) / f.path;
+  std::error_code ec;
+  if (fs::is_symlink(link, ec) && fs::read_symlink(link, ec) == target) return Status::ok();
+  fs::create_directories(link.parent_path(), ec);
+  if (ec) return io_error("cannot create folder for " + link.string() + ": " + ec.message());
+  fs::remove(link, ec);
+  fs::create_symlink(target, link, ec);
+  if (ec) return io_error("cannot link " + link.string() + ": " + ec.message());
+  return Status::ok();
+}
+
+bool is_commit_id(const std::string& revision) {
+  return revision.size() == 40 && revision.find_first_not_of("0123456789abcdef") == std::string::npos;
+}
+
+Status pull_to_cache(hub::HubClient& client, const RepoRef& ref, const std::string& revision, const std::string& commit,
+                     const std::vector<RemoteFile>& files) {
+  std::string repo_dir = hf_hub_cache() + "/models--" + ref.ns + "--" + ref.name;
+  std::string blobs = repo_dir + "/blobs";
+  std::string snapshot = repo_dir + "/snapshots/" + commit;
+  GROVE_RETURN_IF_ERROR(FileSystem::local().create_dirs(blobs));
+  if (!is_commit_id(revision)) GROVE_RETURN_IF_ERROR(write_small_file(repo_dir + "/refs/" + revision, commit));
+  std::uint64_t total = 0;
+  std::vector<const RemoteFile*> todo;
+  for (const auto& f : files) {
+    std::error_code ec;
+    std::string blob = blobs + "/" + f.expected;
+    if (!(fs::is_regular_file(blob, ec) && fs::file_size(blob, ec) == f.size)) {
+      todo.push_back(&f);
+      total += f.size;
+    }
+  }
+  Progress progress("downloading", total);
+  std::uint64_t done = 0;
+  for (const RemoteFile* f : todo) {
+    std::string blob = blobs + "/" + f->expected;
+    GROVE_RETURN_IF_ERROR(fetch_file(client, ref, commit, *f, blob + ".incomplete", blob, progress, done));
+  }
+  if (!todo.empty()) progress.finish();
+  for (const auto& f : files) GROVE_RETURN_IF_ERROR(link_snapshot(snapshot, f));
+  if (todo.empty())
+    std::cout << "Already up to date: " << ref.id() << "@" << revision << " (" << commit << ") in " << snapshot
+              << "; nothing transferred\n";
+  else
+    std::cout << "Pulled " << todo.size() << " files of " << ref.id() << "@" << revision << " (" << commit << ") into "
+              << snapshot << "\n";
+  return Status::ok();
+}
+
 Status run(hub::HubClient& client, const PullOptions& options) {
   GROVE_ASSIGN_OR_RETURN(RepoRef ref, parse_repo_ref(options.repo, true));
   std::string revision = ref.revision.empty() ? "main" : ref.revision;
   GROVE_ASSIGN_OR_RETURN(json info, client.json_call("GET", "/api/models/" + ref.id() + "/revision/" + hub::url_encode(revision) + "?expand=sha"));
   if (!info.contains("sha") || !info["sha"].is_string()) return internal_error("model info without a commit sha");
   std::string commit = info["sha"];
+  if (!is_commit_id(commit)) return internal_error("model info sha is not a 40-hex commit id");
   GROVE_ASSIGN_OR_RETURN(auto files, list_tree(client, ref, commit));
+  // The expected identity names a cache blob: never let a server pick a path with it.
+  for (const auto& f : files)
+    if (!is_lower_hex(f.expected, f.lfs ? 64 : 40)) return internal_error("hub sent a bad oid for " + f.path);
+  if (options.local_dir.empty()) return pull_to_cache(client, ref, revision, commit, files);
 
   std::string dir = options.local_dir;
   std::string downloads = dir + "/.grove/downloads";

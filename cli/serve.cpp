@@ -27,6 +27,8 @@ int run_serve(const ServeOptions& options) {
   hub::HubOptions hub_options;
   hub_options.data_dir = options.data_dir;
   hub_options.max_body_bytes = options.max_body_bytes;
+  if (options.multipart_threshold_bytes == 0) return fail(invalid_argument("--multipart-threshold must be at least 1 byte"));
+  hub_options.multipart_threshold_bytes = options.multipart_threshold_bytes;
   auto hub = hub::Hub::open(hub_options);
   if (!hub.is_ok()) return fail(hub.status().with_context("cannot open data folder " + options.data_dir));
   hub::Server server(**hub, server_options);

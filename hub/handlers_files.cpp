@@ -54,6 +54,7 @@ Result<Response> ranged_answer(Request& request, Response r, std::uint64_t size,
 struct Located {
   registry::FileEntry file;
   std::string commit;
+  std::int64_t repo_id = 0;
 };
 
 // Finds the file a /resolve or /raw URL names. On failure fills `answer` with the error to
@@ -78,7 +79,7 @@ std::optional<Located> locate(Hub& hub, Request& request, const RouteParams& par
     answer.headers.set("X-Repo-Commit", rp->commit);
     return std::nullopt;
   }
-  return Located{*file, rp->commit};
+  return Located{*file, rp->commit, repo->id};
 }
 
 }  // namespace
@@ -97,6 +98,8 @@ Result<Response> handle_resolve(Hub& hub, Request& request, const RouteParams& p
   } else {
     r.headers.set(http::field::etag, quoted(file.blob_oid.hex()));
   }
+  if (request.method == http::verb::get)
+    hub.downloads().note_get(located->repo_id, located->commit, file.path, request.header_value(http::field::range));
   storage::BlobStore& store = hub.store();
   return ranged_answer(request, std::move(r), file.size, [&](std::uint64_t first, std::uint64_t length) {
     return store.open(file.sha256, first, length);

@@ -1,8 +1,9 @@
-// Repos and what is in them: identity, create/delete, model info, tree, refs, commits.
+// Repos and what is in them: identity, create/delete, settings, listing, model info, tree, paths-info.
 #include <algorithm>
 #include <set>
 
 #include "common/digest.h"
+#include "common/log.h"
 #include "hub/access.h"
 #include "hub/errors.h"
 #include "hub/handlers.h"
@@ -97,12 +98,36 @@ Result<Response> handle_repo_settings(Hub& hub, Request& request, const RoutePar
   return Response::json(json::object());
 }
 
+// `sort` and `direction` of GET /api/models. Likes and trending scores are all 0 on this hub,
+// so sorting by them keeps the default order (newest first).
+static Status parse_repo_sort(const Request& request, registry::RepoQuery& query) {
+  if (auto sort = request.path.param("sort")) {
+    if (*sort == "lastModified" || *sort == "likes" || *sort == "trendingScore" || *sort == "likes30d")
+      query.sort = registry::RepoSort::kLastModified;
+    else if (*sort == "createdAt")
+      query.sort = registry::RepoSort::kCreatedAt;
+    else if (*sort == "id" || *sort == "modelId")
+      query.sort = registry::RepoSort::kId;
+    else if (*sort == "downloads" || *sort == "downloadsAllTime")
+      query.sort = registry::RepoSort::kDownloads;
+    else
+      return invalid_argument("unknown sort '" + *sort + "': use downloads, likes, createdAt, lastModified or id");
+  }
+  if (auto direction = request.path.param("direction")) {
+    if (*direction != "-1" && *direction != "1") return invalid_argument("direction must be -1 or 1");
+    query.descending = *direction == "-1";
+  }
+  return Status::ok();
+}
+
 Result<Response> handle_list_models(Hub& hub, Request& request, const RouteParams&) {
   registry::RepoQuery query;
   query.search = request.path.param("search");
   query.author = request.path.param("author");
   query.tags = request.path.params("filter");
+  query.pipeline_tag = request.path.param("pipeline_tag");
   if (request.caller) query.viewer = request.caller->user.name;
+  GROVE_RETURN_IF_ERROR(parse_repo_sort(request, query));
   GROVE_ASSIGN_OR_RETURN(query.limit, parse_limit(request, 100, 1000));
   GROVE_ASSIGN_OR_RETURN(query.offset, parse_cursor(request));
   ++query.limit;  // one more tells whether a next page exists
@@ -110,9 +135,15 @@ Result<Response> handle_list_models(Hub& hub, Request& request, const RouteParam
   --query.limit;
   bool more = repos.size() > query.limit;
   if (more) repos.resize(query.limit);
-  bool full = request.path.flag("full", false);
+  auto expand = request.path.params("expand");
+  bool full = request.path.flag("full", false) || !expand.empty();
+  bool card = full || request.path.flag("cardData", false);
   json out = json::array();
-  for (const auto& repo : repos) out.push_back(model_summary_json(repo, full));
+  for (const auto& repo : repos) {
+    json item = model_summary_json(repo, full);
+    if (card) item["cardData"] = repo.card_data;
+    out.push_back(select_expanded(item, expand));
+  }
   Response r = Response::json(out);
   if (more) r.headers.set(http::field::link, next_link(hub, request, query.offset + repos.size()));
   return r;
@@ -130,7 +161,20 @@ Result<Response> handle_model_info(Hub& hub, Request& request, const RouteParams
   }
   GROVE_ASSIGN_OR_RETURN(auto files, hub.registry().list_files(repo.id, commit_id));
   json info = model_info_json(hub, repo, commit_id, files, request.path.flag("blobs", false));
-  return Response::json(select_expanded(info, request.path.params("expand")));
+  auto expand = request.path.params("expand");
+  // config and safetensors read blobs (once per commit): only when asked for or by default.
+  // Unreadable storage costs those two fields, not the whole answer.
+  auto wants = [&](const char* key) {
+    return expand.empty() || std::find(expand.begin(), expand.end(), key) != expand.end();
+  };
+  if (wants("config") || wants("safetensors")) {
+    auto facts = hub.model_facts().get(hub.store(), commit_id, files);
+    if (facts.is_ok())
+      info.update(*facts);
+    else
+      GROVE_LOG(kWarn, "model info of " << repo.id_string() << ": " << facts.status().to_string());
+  }
+  return Response::json(select_expanded(info, expand));
 }
 
 Result<Response> handle_tree(Hub& hub, Request& request, const RouteParams& params) {
@@ -148,40 +192,26 @@ Result<Response> handle_tree(Hub& hub, Request& request, const RouteParams& para
   return r;
 }
 
-Result<Response> handle_refs(Hub& hub, Request& request, const RouteParams& params) {
-  GROVE_ASSIGN_OR_RETURN(auto repo, find_readable_repo(hub, request, params["ns"], params["name"]));
-  GROVE_ASSIGN_OR_RETURN(auto refs, hub.registry().list_refs(repo.id));
-  auto list = [](const std::vector<registry::Ref>& refs, const char* prefix) {
-    json out = json::array();
-    for (const auto& ref : refs)
-      out.push_back({{"name", ref.name}, {"ref", std::string(prefix) + ref.name}, {"targetCommit", ref.commit_id}});
-    return out;
-  };
-  json out = {{"branches", list(refs.branches, "refs/heads/")},
-              {"tags", list(refs.tags, "refs/tags/")},
-              {"converts", json::array()}};
-  if (request.path.flag("include_prs", false)) out["pullRequests"] = json::array();
-  return Response::json(out);
-}
-
-Result<Response> handle_commits(Hub& hub, Request& request, const RouteParams& params) {
+Result<Response> handle_paths_info(Hub& hub, Request& request, const RouteParams& params) {
   GROVE_ASSIGN_OR_RETURN(auto repo, find_readable_repo(hub, request, params["ns"], params["name"]));
   GROVE_ASSIGN_OR_RETURN(auto rp, resolve_revision_path(hub, repo, params.rest));
-  GROVE_ASSIGN_OR_RETURN(std::size_t limit, parse_limit(request, 50, 1000));
-  GROVE_ASSIGN_OR_RETURN(std::size_t offset, parse_cursor(request));
-  GROVE_ASSIGN_OR_RETURN(auto commits, hub.registry().list_commits(repo.id, rp.commit, limit + 1, offset));
-  bool more = commits.size() > limit;
-  if (more) commits.resize(limit);
-  json out = json::array();
-  for (const auto& c : commits) {
-    out.push_back({{"id", c.id},
-                   {"title", c.title},
-                   {"message", c.message},
-                   {"authors", json::array({{{"user", c.author}}})},
-                   {"date", iso8601_ms(c.time * 1000)}});
+  if (!rp.path.empty()) return Status(Code::kRevisionNotFound, "Revision '" + rp.revision + "/" + rp.path + "' not found");
+  GROVE_ASSIGN_OR_RETURN(auto query, parse_paths_info_body(request.header_value(http::field::content_type), request.body));
+  GROVE_ASSIGN_OR_RETURN(auto files, hub.registry().list_files(repo.id, rp.commit));
+  json entries = paths_info_json(files, query.paths);
+  // With `expand`, files get lastCommit: the commit that gave them their content (§3.4).
+  // Folders do not have one yet.
+  constexpr std::size_t kLastCommitDepth = 1000;
+  if (query.expand) {
+    for (auto& entry : entries) {
+      if (entry["type"] != "file") continue;
+      GROVE_ASSIGN_OR_RETURN(auto last, hub.registry().last_commit_of_file(repo.id, rp.commit, entry["path"],
+                                                                           kLastCommitDepth));
+      entry["lastCommit"] = {{"id", last.id}, {"title", last.title}, {"date", iso8601_ms(last.time * 1000)}};
+    }
   }
-  Response r = Response::json(out);
-  if (more) r.headers.set(http::field::link, next_link(hub, request, offset + limit));
+  Response r = Response::json(entries);
+  r.headers.set("X-Repo-Commit", rp.commit);
   return r;
 }
 

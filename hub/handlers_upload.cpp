@@ -1,5 +1,11 @@
-// Publishing: preupload, the LFS batch API with signed basic-transfer URLs, the streamed
-// upload itself, and the NDJSON commit that makes a new tree visible in one step.
+// Publishing: preupload, the LFS batch API with signed basic-transfer and multipart URLs, the
+// streamed uploads themselves, and the NDJSON commit that makes a new tree visible in one step.
+//
+// Multipart (spec §4.5): each part is stored as a blob of its own (not referenced by any
+// tree) and answered with ETag = its quoted SHA-256; the completion POST streams the parts in
+// order into one new blob checked against the object's oid and size, so the object becomes
+// visible only then, and memory stays bounded by one copy buffer.
+#include <algorithm>
 #include <chrono>
 
 #include "formats/model_card.h"
@@ -22,8 +28,30 @@ std::int64_t now_seconds() {
       .count();
 }
 
-std::string upload_signature(const Hub& hub, const std::string& oid, std::uint64_t size, std::int64_t expires) {
-  return hub.sign("lfs-upload\n" + oid + "\n" + std::to_string(size) + "\n" + std::to_string(expires));
+// Parts are at most this big, whatever the threshold: bounded part PUTs, and parallel ones.
+constexpr std::uint64_t kMaxPartBytes = 64ull << 20;
+
+// `chunk` is 0 for a single-PUT upload; otherwise the part size, fixed in the signed URLs so a
+// restart with another threshold never breaks an upload in flight.
+std::string upload_signature(const Hub& hub, const std::string& oid, std::uint64_t size, std::uint64_t chunk,
+                             std::int64_t expires) {
+  if (chunk == 0)
+    return hub.sign("lfs-upload\n" + oid + "\n" + std::to_string(size) + "\n" + std::to_string(expires));
+  return hub.sign("lfs-multipart\n" + oid + "\n" + std::to_string(size) + "\n" + std::to_string(chunk) + "\n" +
+                  std::to_string(expires));
+}
+
+std::uint64_t part_count(std::uint64_t size, std::uint64_t chunk) { return (size + chunk - 1) / chunk; }
+
+// Bytes in part `n` (1-based) of an object of `size` bytes cut into `chunk`-byte parts.
+std::uint64_t part_length(std::uint64_t size, std::uint64_t chunk, std::uint64_t n) {
+  return std::min(chunk, size - (n - 1) * chunk);
+}
+
+// "00001": part keys are zero-padded to five digits, so that they sort as numbers.
+std::string part_key(std::uint64_t n) {
+  std::string digits = std::to_string(n);
+  return std::string(digits.size() < 5 ? 5 - digits.size() : 0, '0') + digits;
 }
 
 Result<Sha256Digest> parse_oid(const json& value) {
@@ -121,6 +149,10 @@ Result<Response> handle_lfs_batch(Hub& hub, Request& request, const RouteParams&
   GROVE_RETURN_IF_ERROR(require_writer(request, repo.ns));
   if (!body.contains("objects") || !body["objects"].is_array()) return invalid_argument("body needs an \"objects\" array");
   std::int64_t expires = now_seconds() + hub.options().upload_url_ttl_seconds;
+  // Multipart only for clients that list it (both HF clients do; `grove push` asks for basic).
+  bool multipart_ok = false;
+  if (body.contains("transfers") && body["transfers"].is_array())
+    for (const auto& t : body["transfers"]) multipart_ok = multipart_ok || t == "multipart";
   json objects = json::array();
   for (const auto& o : body["objects"]) {
     if (!o.is_object() || !o.contains("size") || !o["size"].is_number_unsigned())
@@ -139,12 +171,26 @@ Result<Response> handle_lfs_batch(Hub& hub, Request& request, const RouteParams&
       continue;
     }
     std::string hex = oid->hex();
-    std::string query = "?size=" + std::to_string(size) + "&exp=" + std::to_string(expires) +
-                        "&sig=" + upload_signature(hub, hex, size, expires);
+    const std::string& base = hub.options().public_url;
     item["authenticated"] = true;
-    item["actions"] = {
-        {"upload", {{"href", hub.options().public_url + "/api/grove/lfs/upload/" + hex + query}, {"expires_in", hub.options().upload_url_ttl_seconds}}},
-        {"verify", {{"href", hub.options().public_url + "/api/grove/lfs/verify/" + hex + query}}}};
+    if (multipart_ok && size > hub.options().multipart_threshold_bytes) {
+      std::uint64_t chunk = std::min(kMaxPartBytes, hub.options().multipart_threshold_bytes);
+      std::string query = "?size=" + std::to_string(size) + "&chunk=" + std::to_string(chunk) +
+                          "&exp=" + std::to_string(expires) + "&sig=" + upload_signature(hub, hex, size, chunk, expires);
+      // An ordered json keeps the part keys ascending, as both clients require.
+      json header = {{"chunk_size", std::to_string(chunk)}};
+      for (std::uint64_t n = 1; n <= part_count(size, chunk); ++n)
+        header[part_key(n)] = base + "/api/grove/lfs/part/" + hex + "/" + std::to_string(n) + query;
+      item["actions"] = {{"upload", {{"href", base + "/api/grove/lfs/complete/" + hex + query},
+                                     {"header", std::move(header)},
+                                     {"expires_in", hub.options().upload_url_ttl_seconds}}}};
+    } else {
+      std::string query = "?size=" + std::to_string(size) + "&exp=" + std::to_string(expires) +
+                          "&sig=" + upload_signature(hub, hex, size, 0, expires);
+      item["actions"] = {
+          {"upload", {{"href", base + "/api/grove/lfs/upload/" + hex + query}, {"expires_in", hub.options().upload_url_ttl_seconds}}},
+          {"verify", {{"href", base + "/api/grove/lfs/verify/" + hex + query}}}};
+    }
     objects.push_back(std::move(item));
   }
   Response r = Response::json({{"transfer", "basic"}, {"objects", objects}});
@@ -154,11 +200,12 @@ Result<Response> handle_lfs_batch(Hub& hub, Request& request, const RouteParams&
 
 namespace {
 
-// Streams one LFS object into the store. The signed URL fixes oid and size; the bytes are
-// checked against both before the object becomes visible.
+// Streams one LFS object, or one part of it, into the store. The signed URL fixes the size
+// (and for whole objects the oid); the bytes are checked before the blob becomes visible.
+// A part (no oid) is answered with ETag = its quoted SHA-256, which the completion names.
 class LfsUploadSink final : public BodySink {
  public:
-  LfsUploadSink(std::unique_ptr<storage::BlobWriter> writer, Sha256Digest oid, std::uint64_t size)
+  LfsUploadSink(std::unique_ptr<storage::BlobWriter> writer, std::optional<Sha256Digest> oid, std::uint64_t size)
       : writer_(std::move(writer)), oid_(oid), size_(size) {}
 
   Status write(std::span<const std::uint8_t> data) override {
@@ -174,49 +221,132 @@ class LfsUploadSink final : public BodySink {
         return invalid_argument("uploaded content does not match its oid and size: " + committed.status().message());
       return committed.status();
     }
-    return Response::json(json::object());
+    Response r = Response::json(json::object());
+    if (!oid_) r.headers.set(http::field::etag, "\"" + committed->digest.hex() + "\"");
+    return r;
   }
 
  private:
   std::unique_ptr<storage::BlobWriter> writer_;
-  Sha256Digest oid_;
+  std::optional<Sha256Digest> oid_;
   std::uint64_t size_;
 };
 
-// Checks the signed query of an upload or verify URL; returns the object's size.
-Result<std::uint64_t> check_signed_url(const Hub& hub, const Request& request, const std::string& oid) {
+struct SignedUpload {
+  std::uint64_t size = 0;
+  std::uint64_t chunk = 0;  // 0 for a single-PUT upload
+};
+
+// Checks the signed query of an upload, verify, part or completion URL.
+Result<SignedUpload> check_signed_url(const Hub& hub, const Request& request, const std::string& oid, bool multipart) {
   auto size = request.path.param("size"), exp = request.path.param("exp"), sig = request.path.param("sig");
+  auto chunk = request.path.param("chunk");
   Status denied(Code::kPermissionDenied, "upload URL is invalid or has expired; ask the LFS batch API for a new one");
-  if (!size || !exp || !sig || !is_lower_hex(oid, 64)) return denied;
-  std::uint64_t n = 0;
+  if (!size || !exp || !sig || !is_lower_hex(oid, 64) || multipart != chunk.has_value()) return denied;
+  SignedUpload up;
   std::int64_t expires = 0;
   try {
-    n = std::stoull(*size);
+    up.size = std::stoull(*size);
+    if (chunk) up.chunk = std::stoull(*chunk);
     expires = std::stoll(*exp);
   } catch (...) {
     return denied;
   }
-  if (expires < now_seconds() || !secure_equal(*sig, upload_signature(hub, oid, n, expires))) return denied;
-  return n;
+  if (multipart && up.chunk == 0) return denied;
+  if (expires < now_seconds() || !secure_equal(*sig, upload_signature(hub, oid, up.size, up.chunk, expires)))
+    return denied;
+  return up;
+}
+
+Status check_content_length(const Request& request, std::uint64_t size) {
+  if (auto it = request.header.find(http::field::content_length); it != request.header.end()) {
+    std::string declared(it->value());
+    if (declared != std::to_string(size))
+      return invalid_argument("Content-Length " + declared + " differs from the expected " + std::to_string(size) + " bytes");
+  }
+  return Status::ok();
+}
+
+// The part digests a completion names, checked against what was uploaded.
+Result<std::vector<Sha256Digest>> completed_parts(Hub& hub, const json& body, const std::string& oid,
+                                                  const SignedUpload& up) {
+  if (!body.is_object() || body.value("oid", json()) != oid)
+    return invalid_argument("completion body must name the object's \"oid\"");
+  if (!body.contains("parts") || !body["parts"].is_array() || body["parts"].size() != part_count(up.size, up.chunk))
+    return invalid_argument("completion needs all " + std::to_string(part_count(up.size, up.chunk)) + " parts");
+  std::vector<Sha256Digest> parts;
+  for (const auto& p : body["parts"]) {
+    std::uint64_t n = parts.size() + 1;
+    if (!p.is_object() || p.value("partNumber", json()) != n || !p.contains("etag") || !p["etag"].is_string())
+      return invalid_argument("part " + std::to_string(n) + ": expected {\"partNumber\": " + std::to_string(n) + ", \"etag\": ...}");
+    std::string etag = p["etag"];
+    if (etag.starts_with("W/")) etag.erase(0, 2);
+    std::erase(etag, '"');
+    if (!is_lower_hex(etag, 64)) return invalid_argument("part " + std::to_string(n) + ": not an ETag this hub gave");
+    Sha256Digest digest = *Sha256Digest::from_hex(etag);
+    auto stored = hub.store().stat(digest);
+    if (!stored.is_ok() || stored->size != part_length(up.size, up.chunk, n))
+      return invalid_argument("part " + std::to_string(n) + " of " + oid + " was not uploaded");
+    parts.push_back(digest);
+  }
+  return parts;
 }
 
 }  // namespace
 
 Result<std::unique_ptr<BodySink>> open_lfs_upload(Hub& hub, Request& request, const RouteParams& params) {
   const std::string& oid = params["oid"];
-  GROVE_ASSIGN_OR_RETURN(std::uint64_t size, check_signed_url(hub, request, oid));
-  if (auto it = request.header.find(http::field::content_length); it != request.header.end()) {
-    std::string declared(it->value());
-    if (declared != std::to_string(size))
-      return invalid_argument("Content-Length " + declared + " differs from the object size " + std::to_string(size));
-  }
+  GROVE_ASSIGN_OR_RETURN(SignedUpload up, check_signed_url(hub, request, oid, false));
+  GROVE_RETURN_IF_ERROR(check_content_length(request, up.size));
   GROVE_ASSIGN_OR_RETURN(auto writer, hub.store().begin_write());
-  return std::unique_ptr<BodySink>(std::make_unique<LfsUploadSink>(std::move(writer), *Sha256Digest::from_hex(oid), size));
+  return std::unique_ptr<BodySink>(std::make_unique<LfsUploadSink>(std::move(writer), *Sha256Digest::from_hex(oid), up.size));
+}
+
+Result<std::unique_ptr<BodySink>> open_lfs_part(Hub& hub, Request& request, const RouteParams& params) {
+  const std::string& oid = params["oid"];
+  GROVE_ASSIGN_OR_RETURN(SignedUpload up, check_signed_url(hub, request, oid, true));
+  const std::string& part = params["part"];
+  std::uint64_t n = 0;
+  if (part.empty() || part.size() > 6 || part.find_first_not_of("0123456789") != std::string::npos ||
+      (n = std::stoull(part)) == 0 || n > part_count(up.size, up.chunk))
+    return invalid_argument("part number must be 1 to " + std::to_string(part_count(up.size, up.chunk)));
+  std::uint64_t length = part_length(up.size, up.chunk, n);
+  GROVE_RETURN_IF_ERROR(check_content_length(request, length));
+  GROVE_ASSIGN_OR_RETURN(auto writer, hub.store().begin_write());
+  return std::unique_ptr<BodySink>(std::make_unique<LfsUploadSink>(std::move(writer), std::nullopt, length));
+}
+
+Result<Response> handle_lfs_complete(Hub& hub, Request& request, const RouteParams& params) {
+  const std::string& oid = params["oid"];
+  GROVE_ASSIGN_OR_RETURN(SignedUpload up, check_signed_url(hub, request, oid, true));
+  GROVE_ASSIGN_OR_RETURN(json body, parse_json_body(request));
+  GROVE_ASSIGN_OR_RETURN(auto parts, completed_parts(hub, body, oid, up));
+  Sha256Digest digest = *Sha256Digest::from_hex(oid);
+  if (auto stored = hub.store().stat(digest); stored.is_ok() && stored->size == up.size)
+    return Response::json({{"oid", oid}, {"size", up.size}});
+  GROVE_ASSIGN_OR_RETURN(auto writer, hub.store().begin_write());
+  std::vector<std::uint8_t> buf(1 << 20);
+  for (const Sha256Digest& part : parts) {
+    GROVE_ASSIGN_OR_RETURN(auto reader, hub.store().open(part));
+    while (true) {
+      GROVE_ASSIGN_OR_RETURN(std::size_t n, reader->read(buf));
+      if (n == 0) break;
+      GROVE_RETURN_IF_ERROR(writer->append(std::span(buf.data(), n)));
+    }
+  }
+  auto committed = writer->commit(digest, up.size);
+  if (!committed.is_ok()) {
+    if (committed.status().code() == Code::kCorrupt)
+      return invalid_argument("the uploaded parts do not add up to object " + oid + ": " + committed.status().message());
+    return committed.status();
+  }
+  return Response::json({{"oid", oid}, {"size", up.size}});
 }
 
 Result<Response> handle_lfs_verify(Hub& hub, Request& request, const RouteParams& params) {
   const std::string& oid = params["oid"];
-  GROVE_ASSIGN_OR_RETURN(std::uint64_t size, check_signed_url(hub, request, oid));
+  GROVE_ASSIGN_OR_RETURN(SignedUpload up, check_signed_url(hub, request, oid, false));
+  std::uint64_t size = up.size;
   auto stored = hub.store().stat(*Sha256Digest::from_hex(oid));
   if (!stored.is_ok() || stored->size != size)
     return Status(Code::kNotFound, "object " + oid + " of " + std::to_string(size) + " bytes is not stored");

@@ -49,6 +49,7 @@ Result<std::unique_ptr<Hub>> Hub::open(HubOptions options) {
   constexpr std::int64_t kUploadGraceSeconds = 24 * 3600;
   if (auto swept = hub->store_->sweep_uploads(kUploadGraceSeconds); swept.is_ok() && *swept > 0)
     GROVE_LOG(kInfo, "removed " << *swept << " abandoned uploads");
+  hub->downloads_ = std::make_unique<DownloadCounter>(*hub->registry_, options.download_flush_interval);
   hub->options_ = std::move(options);
   return hub;
 }

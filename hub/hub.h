@@ -2,11 +2,14 @@
 // per data folder. Thread-safe: handlers on every server thread use the same Hub.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
 
 #include "common/status.h"
+#include "hub/download_counter.h"
+#include "hub/model_facts.h"
 #include "registry/registry.h"
 #include "storage/blob_store.h"
 
@@ -21,6 +24,11 @@ struct HubOptions {
   std::uint64_t max_body_bytes = 64ull << 20;
   // How long a signed LFS upload URL stays valid.
   std::int64_t upload_url_ttl_seconds = 3600;
+  // LFS objects larger than this are offered a multipart upload (parts of at most
+  // min(this, 64 MiB) bytes) instead of one PUT. REQUIRES: > 0.
+  std::uint64_t multipart_threshold_bytes = 100ull << 20;
+  // How often counted downloads are written to the registry (and once more at close).
+  std::chrono::milliseconds download_flush_interval{5000};
 };
 
 class Hub {
@@ -31,6 +39,8 @@ class Hub {
 
   registry::Registry& registry() { return *registry_; }
   storage::BlobStore& store() { return *store_; }
+  DownloadCounter& downloads() { return *downloads_; }
+  ModelFactsCache& model_facts() { return model_facts_; }
   const HubOptions& options() const { return options_; }
   // REQUIRES: called before serving (the server learns its port after binding).
   void set_public_url(std::string url) { options_.public_url = std::move(url); }
@@ -44,6 +54,9 @@ class Hub {
   std::string secret_;
   std::unique_ptr<registry::Registry> registry_;
   std::unique_ptr<storage::BlobStore> store_;
+  // After registry_: destroyed first, so its last flush still has a registry.
+  std::unique_ptr<DownloadCounter> downloads_;
+  ModelFactsCache model_facts_;
 };
 
 }  // namespace grove::hub

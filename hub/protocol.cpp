@@ -2,6 +2,7 @@
 
 #include <map>
 #include <set>
+#include <string_view>
 
 #include "common/digest.h"
 #include "registry/git_objects.h"
@@ -9,6 +10,31 @@
 namespace grove::hub {
 
 using nlohmann::json;
+
+namespace {
+// Response headers browser code may read; X-Linked-* and Accept-Ranges matter for downloads.
+constexpr const char* kCorsExposedHeaders =
+    "X-Repo-Commit, X-Request-Id, X-Error-Code, X-Error-Message, X-Total-Count, ETag, Link, Accept-Ranges, "
+    "Content-Range, X-Linked-Size, X-Linked-Etag";
+constexpr const char* kCorsAllowedMethods = "GET, HEAD, POST, PUT, DELETE, OPTIONS";
+constexpr const char* kCorsAllowedHeaders =
+    "Authorization, Content-Type, Range, Accept, X-Request-Id, X-Amzn-Trace-Id, User-Agent";
+constexpr const char* kCorsMaxAgeSeconds = "86400";
+}  // namespace
+
+void add_cors_headers(http::fields& headers) {
+  headers.set(http::field::access_control_allow_origin, "*");
+  headers.set(http::field::access_control_expose_headers, kCorsExposedHeaders);
+}
+
+Response cors_preflight_response() {
+  Response r;
+  r.status = http::status::no_content;
+  r.headers.set(http::field::access_control_allow_methods, kCorsAllowedMethods);
+  r.headers.set(http::field::access_control_allow_headers, kCorsAllowedHeaders);
+  r.headers.set(http::field::access_control_max_age, kCorsMaxAgeSeconds);
+  return r;
+}
 
 Result<json> parse_json_body(const Request& request) {
   json body = json::parse(request.body, nullptr, false);
@@ -66,7 +92,7 @@ json model_summary_json(const registry::Repo& repo, bool full) {
               {"likes", 0},
               {"trendingScore", 0},
               {"private", repo.is_private},
-              {"downloads", 0},
+              {"downloads", repo.downloads},
               {"tags", repo.tags},
               {"createdAt", iso8601_ms(repo.created_at)}};
   if (repo.pipeline_tag) out["pipeline_tag"] = *repo.pipeline_tag;
@@ -111,6 +137,10 @@ json model_info_json(const Hub& hub, const registry::Repo& repo, const std::stri
     siblings.push_back(std::move(s));
   }
   info["siblings"] = std::move(siblings);
+  // The bytes this revision's files take (the Hub counts every revision; we count this one).
+  std::uint64_t used = 0;
+  for (const auto& f : files) used += f.size;
+  info["usedStorage"] = used;
   return info;
 }
 
@@ -145,6 +175,64 @@ Result<json> tree_entries_json(const std::vector<registry::FileEntry>& files, co
   if (!found) return Status(Code::kEntryNotFound, "Entry '" + dir + "' not found");
   json out = json::array();
   for (auto& [path, entry] : entries) out.push_back(std::move(entry));
+  return out;
+}
+
+Result<PathsInfoQuery> parse_paths_info_body(std::string_view content_type, std::string_view body) {
+  PathsInfoQuery query;
+  if (content_type.starts_with("application/json")) {
+    json value = json::parse(body, nullptr, false);
+    if (value.is_discarded() || !value.is_object() || !value.contains("paths") || !value["paths"].is_array())
+      return invalid_argument("paths-info body must be a JSON object with an array \"paths\"");
+    for (const auto& p : value["paths"]) {
+      if (!p.is_string()) return invalid_argument("\"paths\" must hold strings");
+      query.paths.push_back(p.get<std::string>());
+    }
+    if (value.contains("expand")) {
+      if (!value["expand"].is_boolean()) return invalid_argument("\"expand\" must be true or false");
+      query.expand = value["expand"].get<bool>();
+    }
+  } else {
+    GROVE_ASSIGN_OR_RETURN(auto form, parse_form(body));
+    for (auto [it, end] = form.equal_range("paths"); it != end; ++it) query.paths.push_back(it->second);
+    if (auto it = form.find("expand"); it != form.end()) query.expand = it->second == "true" || it->second == "True" || it->second == "1";
+  }
+  if (query.paths.size() > kMaxPathsInfoPaths)
+    return invalid_argument("at most " + std::to_string(kMaxPathsInfoPaths) + " paths per paths-info request");
+  return query;
+}
+
+json paths_info_json(const std::vector<registry::FileEntry>& files, const std::vector<std::string>& paths) {
+  std::map<std::string_view, const registry::FileEntry*> by_path;
+  for (const auto& f : files) by_path.emplace(f.path, &f);
+  auto tree_oids = registry::git_tree_oids(files);  // every folder, keyed by path
+  json out = json::array();
+  std::set<std::string> seen;
+  for (std::string path : paths) {
+    while (path.size() > 1 && path.back() == '/') path.pop_back();  // "a/" names the folder "a"
+    if (path.empty() || path == "/" || !seen.insert(path).second) continue;
+    if (auto f = by_path.find(path); f != by_path.end()) {
+      out.push_back(file_entry_json(*f->second));
+    } else if (auto t = tree_oids.find(path); t != tree_oids.end()) {
+      out.push_back({{"type", "directory"}, {"oid", t->second.hex()}, {"size", 0}, {"path", path}});
+    }
+  }
+  return out;
+}
+
+std::string html_escape(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&#39;"; break;
+      default: out.push_back(c);
+    }
+  }
   return out;
 }
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -11,6 +12,13 @@
 #include "hub/message.h"
 
 namespace grove::hub {
+
+// CORS (specs/hf-protocol.md §2.7), so browser code can call the API. Every answer gets
+// Access-Control-Allow-Origin: * and exposes the headers clients read (X-Repo-Commit, ETag,
+// Link, Content-Range, X-Linked-*...); the one list lives in protocol.cpp.
+void add_cors_headers(http::fields& headers);
+// The 204 answer to an OPTIONS preflight on any path: methods and request headers allowed.
+Response cors_preflight_response();
 
 // The body as a JSON value; kInvalidArgument with the parser's complaint otherwise.
 Result<nlohmann::json> parse_json_body(const Request& request);
@@ -39,6 +47,22 @@ nlohmann::json file_entry_json(const registry::FileEntry& file);
 // folders included, sorted by path. kEntryNotFound when `dir` is not a folder of the tree.
 Result<nlohmann::json> tree_entries_json(const std::vector<registry::FileEntry>& files, const std::string& dir,
                                          bool recursive);
+
+// POST paths-info: Python sends a form body (`paths` repeated, `expand`), JS sends JSON
+// {"paths":[...],"expand":bool} (specs/hf-protocol.md §2.4, §3.4). The form is read unless the
+// content type is JSON. At most kMaxPathsInfoPaths paths; kInvalidArgument otherwise.
+struct PathsInfoQuery {
+  std::vector<std::string> paths;
+  bool expand = false;
+};
+inline constexpr std::size_t kMaxPathsInfoPaths = 10000;
+Result<PathsInfoQuery> parse_paths_info_body(std::string_view content_type, std::string_view body);
+// Tree-style entries for the paths that exist in `files` (files, or folders as directory
+// entries), in request order, each once; missing paths are left out.
+nlohmann::json paths_info_json(const std::vector<registry::FileEntry>& files, const std::vector<std::string>& paths);
+
+// Text made safe inside HTML: & < > " ' escaped.
+std::string html_escape(std::string_view text);
 
 // The LFS decision for an uploaded file (specs/hf-protocol.md §4.4): weights by name, anything
 // of 10 MiB or more, or content that looks binary.

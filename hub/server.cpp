@@ -17,6 +17,7 @@
 #include "common/log.h"
 #include "hub/beast.h"
 #include "hub/errors.h"
+#include "hub/protocol.h"
 #include "hub/routes.h"
 
 namespace grove::hub {
@@ -246,6 +247,8 @@ awaitable<Handled> Server::Impl::handle(beast::tcp_stream& stream, beast::flat_b
   auto target = parse_target(request.target);
   if (!target.is_ok()) co_return answer(target.status(), consumed);
   request.path = std::move(*target);
+  // A CORS preflight may come for any path; browsers send it without credentials.
+  if (request.method == http::verb::options) co_return Handled{cors_preflight_response(), consumed};
 
   std::string auth = request.header_value(http::field::authorization);
   if (!auth.empty()) {
@@ -322,11 +325,13 @@ awaitable<bool> Server::Impl::send(beast::tcp_stream& stream, const Request& req
   http::response<http::buffer_body> message{response.status, 11};
   for (const auto& field : response.headers) message.set(field.name_string(), field.value());
   message.set(http::field::server, "grove");
+  add_cors_headers(message);
   if (!request.request_id.empty()) message.set("X-Request-Id", request.request_id);
   message.keep_alive(keep_alive);
   bool head = request.method == http::verb::head || response.head_only;
   std::uint64_t length = response.content_length.value_or(response.body.size());
-  message.content_length(length);
+  // A 204 (the CORS preflight answer) must not carry Content-Length (RFC 9110 §8.6).
+  if (response.status != http::status::no_content) message.content_length(length);
 
   stream.expires_after(options.write_timeout);
   http::response_serializer<http::buffer_body> serializer{message};

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -49,6 +50,7 @@ struct Repo {
   std::vector<std::string> tags;  // card tags plus derived ones (license:x, base_model:...)
   std::optional<std::string> library_name;
   std::optional<std::string> pipeline_tag;
+  std::uint64_t downloads = 0;  // counted model downloads (see add_downloads)
 
   std::string id_string() const { return ns + "/" + name; }
 };
@@ -120,11 +122,21 @@ struct LineageEdge {
   std::string source;       // declared | flag | detected
 };
 
+enum class RepoSort {
+  kLastModified,  // updated_at
+  kCreatedAt,
+  kId,            // "ns/name", case-insensitive
+  kDownloads,
+};
+
 struct RepoQuery {
   std::optional<std::string> search;  // substring of "ns/name", case-insensitive
   std::optional<std::string> author;  // exact namespace
   std::vector<std::string> tags;      // every tag must match
+  std::optional<std::string> pipeline_tag;  // exact task
   std::optional<std::string> viewer;  // user name: also list this user's private repos
+  RepoSort sort = RepoSort::kLastModified;
+  bool descending = true;  // ties are broken by repo id in the same direction, so pages are stable
   std::size_t limit = 100;
   std::size_t offset = 0;
 };
@@ -157,8 +169,12 @@ class Registry {
   virtual Result<Repo> find_repo(const std::string& ns, const std::string& name) = 0;  // kRepoNotFound
   virtual Status delete_repo(std::int64_t repo_id) = 0;
   virtual Status set_private(std::int64_t repo_id, bool is_private) = 0;
-  // Newest first by updated_at. Private repos are listed only when viewer equals their namespace.
+  // Ordered as query.sort and query.descending say (default: newest updated_at first). Private
+  // repos are listed only when viewer equals their namespace.
   virtual Result<std::vector<Repo>> list_repos(const RepoQuery& query) = 0;
+  // Adds each count to its repo's downloads, all in one transaction. Ids of repos that no
+  // longer exist are skipped.
+  virtual Status add_downloads(const std::map<std::int64_t, std::uint64_t>& counts) = 0;
 
   // --- revisions
   // Accepts a branch, a tag, a full 40-hex commit of this repo, or "HEAD" (the default branch).
@@ -173,6 +189,14 @@ class Registry {
   // Newest first, following first parents from `commit_id`.
   virtual Result<std::vector<Commit>> list_commits(std::int64_t repo_id, const std::string& commit_id,
                                                    std::size_t limit, std::size_t offset) = 0;
+  // The newest commit on the first-parent chain from `commit_id` that last changed `path` (a
+  // file): where the file got the content it has in `commit_id`. Looks back at most
+  // `max_depth` commits and answers the oldest one seen when the file is older than that.
+  // kEntryNotFound when `path` is not a file of `commit_id`.
+  virtual Result<Commit> last_commit_of_file(std::int64_t repo_id, const std::string& commit_id,
+                                             const std::string& path, std::size_t max_depth) = 0;
+  // How many commits list_commits would walk from `commit_id` in all (X-Total-Count).
+  virtual Result<std::size_t> count_commits(std::int64_t repo_id, const std::string& commit_id) = 0;
 
   // Applies the request in one transaction and moves the branch. The branch is created when
   // missing (from the default branch head). Deletions apply first (folders, then files), then

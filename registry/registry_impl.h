@@ -62,6 +62,7 @@ class SqliteRegistry final : public Registry {
   Status delete_repo(std::int64_t repo_id) override;
   Status set_private(std::int64_t repo_id, bool is_private) override;
   Result<std::vector<Repo>> list_repos(const RepoQuery& query) override;
+  Status add_downloads(const std::map<std::int64_t, std::uint64_t>& counts) override;
 
   Result<std::string> resolve_revision(std::int64_t repo_id, const std::string& revision) override;
   Result<Commit> get_commit(std::int64_t repo_id, const std::string& commit_id) override;
@@ -69,6 +70,9 @@ class SqliteRegistry final : public Registry {
   Result<FileEntry> find_file(std::int64_t repo_id, const std::string& commit_id, const std::string& path) override;
   Result<std::vector<Commit>> list_commits(std::int64_t repo_id, const std::string& commit_id, std::size_t limit,
                                            std::size_t offset) override;
+  Result<std::size_t> count_commits(std::int64_t repo_id, const std::string& commit_id) override;
+  Result<Commit> last_commit_of_file(std::int64_t repo_id, const std::string& commit_id, const std::string& path,
+                                     std::size_t max_depth) override;
   Result<Commit> commit(const CommitRequest& request) override;
 
   Result<Refs> list_refs(std::int64_t repo_id) override;

@@ -1,4 +1,5 @@
 // Repos, their listing and search, and lineage reads.
+#include <algorithm>
 #include <limits>
 
 #include "registry/registry_impl.h"
@@ -9,9 +10,20 @@ namespace {
 
 constexpr const char* kRepoColumns =
     "r.id, r.ns, r.name, r.private, r.default_branch, r.created_at, r.updated_at, r.card_data, r.tags, "
-    "r.library_name, r.pipeline_tag";
+    "r.library_name, r.pipeline_tag, r.downloads";
 // list_repos builds one statement per number of tags; the cap bounds the statement cache.
 constexpr std::size_t kMaxTagFilters = 16;
+
+// Fixed strings only: the sort column is spliced into the statement.
+const char* sort_column(RepoSort sort) {
+  switch (sort) {
+    case RepoSort::kLastModified: return "r.updated_at";
+    case RepoSort::kCreatedAt: return "r.created_at";
+    case RepoSort::kId: return "lower(r.ns || '/' || r.name)";
+    case RepoSort::kDownloads: return "r.downloads";
+  }
+  return "r.updated_at";
+}
 
 Result<Repo> repo_from_row(const sql::Stmt& row) {
   Repo repo;
@@ -30,6 +42,7 @@ Result<Repo> repo_from_row(const sql::Stmt& row) {
   }
   repo.library_name = row.optional_text(9);
   repo.pipeline_tag = row.optional_text(10);
+  repo.downloads = static_cast<std::uint64_t>(row.int64(11));
   return repo;
 }
 
@@ -116,9 +129,11 @@ Result<std::vector<Repo>> SqliteRegistry::list_repos(const RepoQuery& query) {
   std::string sql = std::string("SELECT ") + kRepoColumns + " FROM repos r WHERE (r.private = 0 OR r.ns = ?)";
   if (query.search) sql += " AND instr(lower(r.ns || '/' || r.name), lower(?)) > 0";
   if (query.author) sql += " AND r.ns = ?";
+  if (query.pipeline_tag) sql += " AND r.pipeline_tag = ?";
   for (std::size_t i = 0; i < query.tags.size(); ++i)
     sql += " AND EXISTS (SELECT 1 FROM repo_tags t WHERE t.tag = ? AND t.repo_id = r.id)";
-  sql += " ORDER BY r.updated_at DESC, r.id DESC LIMIT ? OFFSET ?";
+  const char* dir = query.descending ? " DESC" : " ASC";
+  sql += std::string(" ORDER BY ") + sort_column(query.sort) + dir + ", r.id" + dir + " LIMIT ? OFFSET ?";
   constexpr auto kMax = static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max());
   auto limit = static_cast<std::int64_t>(std::min(query.limit, kMax));
   auto offset = static_cast<std::int64_t>(std::min(query.offset, kMax));
@@ -128,6 +143,7 @@ Result<std::vector<Repo>> SqliteRegistry::list_repos(const RepoQuery& query) {
     select.bind(++index, query.viewer);
     if (query.search) select.bind(++index, *query.search);
     if (query.author) select.bind(++index, *query.author);
+    if (query.pipeline_tag) select.bind(++index, *query.pipeline_tag);
     for (const auto& tag : query.tags) select.bind(++index, tag);
     select.bind(++index, limit);
     select.bind(++index, offset);
@@ -138,6 +154,20 @@ Result<std::vector<Repo>> SqliteRegistry::list_repos(const RepoQuery& query) {
       GROVE_ASSIGN_OR_RETURN(Repo repo, repo_from_row(select));
       repos.push_back(std::move(repo));
     }
+  });
+}
+
+Status SqliteRegistry::add_downloads(const std::map<std::int64_t, std::uint64_t>& counts) {
+  if (counts.empty()) return Status::ok();
+  return write([&](sql::Db& db) -> Status {
+    GROVE_ASSIGN_OR_RETURN(auto update, db.prepare("UPDATE repos SET downloads = downloads + ? WHERE id = ?"));
+    for (const auto& [repo_id, n] : counts) {
+      // A repo deleted since it was counted matches no row; its count goes with it.
+      auto delta = static_cast<std::int64_t>(std::min<std::uint64_t>(n, std::numeric_limits<std::int64_t>::max()));
+      GROVE_RETURN_IF_ERROR(update.bind_all(delta, repo_id).run());
+      update.reset();
+    }
+    return Status::ok();
   });
 }
 

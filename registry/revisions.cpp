@@ -205,6 +205,61 @@ Result<std::vector<Commit>> SqliteRegistry::list_commits(std::int64_t repo_id, c
   });
 }
 
+Result<std::size_t> SqliteRegistry::count_commits(std::int64_t repo_id, const std::string& commit_id) {
+  return read([&](sql::Db& db) -> Result<std::size_t> {
+    GROVE_ASSIGN_OR_RETURN(Repo repo, load_repo_in(db, repo_id));
+    GROVE_RETURN_IF_ERROR(require_commit_in(db, repo, commit_id));
+    GROVE_ASSIGN_OR_RETURN(auto select, db.prepare(
+        "WITH RECURSIVE chain(id) AS ("
+        "  SELECT ?2"
+        "  UNION ALL"
+        "  SELECT json_extract(c.parents, '$[0]')"
+        "  FROM chain JOIN commits c ON c.repo_id = ?1 AND c.id = chain.id"
+        ") SELECT count(*) FROM chain JOIN commits c ON c.repo_id = ?1 AND c.id = chain.id"));
+    GROVE_ASSIGN_OR_RETURN(bool row, select.bind_all(repo_id, commit_id).step());
+    if (!row) return internal_error("count(*) gave no row");
+    return static_cast<std::size_t>(select.int64(0));
+  });
+}
+
+Result<Commit> SqliteRegistry::last_commit_of_file(std::int64_t repo_id, const std::string& commit_id,
+                                                   const std::string& path, std::size_t max_depth) {
+  constexpr auto kMax = static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max());
+  auto depth64 = static_cast<std::int64_t>(std::min(std::max<std::size_t>(max_depth, 1), kMax));
+  return read([&](sql::Db& db) -> Result<Commit> {
+    GROVE_ASSIGN_OR_RETURN(Repo repo, load_repo_in(db, repo_id));
+    GROVE_RETURN_IF_ERROR(require_commit_in(db, repo, commit_id));
+    // The file's blob id along the first-parent chain, newest first (NULL where it is absent).
+    GROVE_ASSIGN_OR_RETURN(auto select, db.prepare(
+        "WITH RECURSIVE chain(id, depth) AS ("
+        "  SELECT ?2, 0"
+        "  UNION ALL"
+        "  SELECT json_extract(c.parents, '$[0]'), chain.depth + 1"
+        "  FROM chain JOIN commits c ON c.repo_id = ?1 AND c.id = chain.id"
+        "  WHERE chain.depth + 1 < ?4"
+        ") SELECT chain.id, f.blob_oid FROM chain"
+        " JOIN commits c ON c.repo_id = ?1 AND c.id = chain.id"
+        " LEFT JOIN files f ON f.repo_id = ?1 AND f.commit_id = chain.id AND f.path = ?3"
+        " ORDER BY chain.depth"));
+    select.bind_all(repo_id, commit_id, path, depth64);
+    std::optional<std::string> head_oid;
+    std::string last;
+    for (;;) {
+      GROVE_ASSIGN_OR_RETURN(bool row, select.step());
+      if (!row) break;
+      std::optional<std::string> oid = select.optional_text(1);
+      if (last.empty()) {
+        if (!oid) return Status(Code::kEntryNotFound, "Entry '" + path + "' not found in " + commit_id);
+        head_oid = oid;
+      } else if (oid != head_oid) {
+        break;
+      }
+      last = select.text(0);
+    }
+    return load_commit_in(db, repo, last);
+  });
+}
+
 Result<Refs> SqliteRegistry::list_refs(std::int64_t repo_id) {
   return read([&](sql::Db& db) -> Result<Refs> {
     GROVE_RETURN_IF_ERROR(status_of(load_repo_in(db, repo_id)));

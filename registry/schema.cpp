@@ -9,7 +9,7 @@ namespace {
 // Append only: a released migration is never edited, because databases in the field have
 // already run it. Names and namespaces compare case-insensitively (NOCASE) like the Hub's;
 // paths and refs are case-sensitive, compared as bytes.
-constexpr std::array<const char*, 1> kMigrations = {
+constexpr std::array<const char*, 2> kMigrations = {
     // 1: the initial schema.
     R"sql(
 CREATE TABLE users (
@@ -89,6 +89,11 @@ CREATE TABLE lineage (
   PRIMARY KEY (child, parent, source)
 );
 CREATE INDEX lineage_parent ON lineage(parent);
+)sql",
+    // 2: download counts (one per model download, see hub/download_counter.h).
+    R"sql(
+ALTER TABLE repos ADD COLUMN downloads INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX repos_downloads ON repos(downloads DESC, id DESC);
 )sql",
 };
 

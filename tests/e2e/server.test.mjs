@@ -58,7 +58,9 @@ test('SIGTERM during a download lets it finish, then exits 0', async () => {
   const hub = await startHub();
   const token = await hub.token('demo');
   const work = await tempDir('grove-e2e-srv-');
-  const buf = Buffer.alloc(8 << 20);
+  // Large enough that the answer cannot fit in loopback socket buffers (a few MB): otherwise
+  // the server finishes sending before SIGTERM and rightly exits at once.
+  const buf = Buffer.alloc(64 << 20);
   for (let i = 0; i < buf.length; i += 4) buf.writeUInt32LE((i * 2654435761) >>> 0, i);
   const dir = await writeTree(path.join(work, 'm'), { 'weights.bin': buf });
   assertOk(await hub.grove(['push', dir, 'demo/m'], { token }));

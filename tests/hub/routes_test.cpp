@@ -39,6 +39,15 @@ TEST_CASE("the route table sends each Hub URL to its handler", "[hub]") {
   CHECK(resolve->route->handler == handle_resolve);
   CHECK(resolve->params.rest == std::vector<std::string>{"refs/pr/1", "a", "b.bin"});
 
+  auto branch = route(http::verb::delete_, "/api/models/alice/m1/branch/feature/x");
+  REQUIRE(branch);
+  CHECK(branch->route->handler == handle_delete_branch);
+  CHECK(branch->params.rest == std::vector<std::string>{"feature", "x"});
+  CHECK(route(http::verb::post, "/api/models/alice/m1/branch/dev")->route->handler == handle_create_branch);
+  CHECK(route(http::verb::post, "/api/models/alice/m1/tag/main")->route->handler == handle_create_tag);
+  CHECK(route(http::verb::delete_, "/api/models/alice/m1/tag/v1")->route->handler == handle_delete_tag);
+  CHECK(route(http::verb::post, "/api/models/alice/m1/paths-info/main")->route->handler == handle_paths_info);
+
   auto upload = route(http::verb::put, "/api/grove/lfs/upload/abc");
   REQUIRE(upload);
   CHECK(upload->route->body == BodyMode::kStreamed);

@@ -13,6 +13,7 @@
 #include <catch2/catch.hpp>
 
 #include "registry/git_objects.h"
+#include "registry/schema.h"
 #include "tests/registry/test_support.h"
 
 using namespace grove;
@@ -95,7 +96,7 @@ TEST_CASE("a new registry is in WAL mode at the current schema version", "[regis
   std::string path = dir / "grove.db";
   { auto registry = open_registry(path); }
   CHECK(query_db(path, "PRAGMA journal_mode") == "wal");
-  CHECK(query_db(path, "PRAGMA user_version") == "1");
+  CHECK(query_db(path, "PRAGMA user_version") == std::to_string(schema_version()));
 }
 
 TEST_CASE("reopening a migrated database is a no-op, a newer one is refused", "[registry]") {
@@ -109,7 +110,7 @@ TEST_CASE("reopening a migrated database is a no-op, a newer one is refused", "[
     auto registry = open_registry(path);
     CHECK(ok(registry->find_repo("alice", "model")).name == "model");
   }
-  CHECK(query_db(path, "PRAGMA user_version") == "1");
+  CHECK(query_db(path, "PRAGMA user_version") == std::to_string(schema_version()));
 
   query_db(path, "PRAGMA user_version = 99");
   auto newer = Registry::open(path);
@@ -362,6 +363,18 @@ TEST_CASE("list_commits follows first parents, newest first, with paging", "[reg
   CHECK(ok(registry->list_commits(repo.id, ids[2], 10, 0)).size() == 3);
   CHECK(ok(registry->list_commits(repo.id, ids.back(), 10, 6)).empty());
   CHECK(registry->list_commits(repo.id, std::string(40, 'f'), 10, 0).status().code() == Code::kRevisionNotFound);
+
+  // last_commit_of_file: f3 was added by c3 and never changed; "x" was rewritten by every commit.
+  CHECK(ok(registry->last_commit_of_file(repo.id, ids.back(), "f3", 100)).id == ids[3]);
+  CHECK(ok(registry->last_commit_of_file(repo.id, ids.back(), "f5", 100)).id == ids[5]);
+  CHECK(ok(registry->last_commit_of_file(repo.id, ids.back(), "f1", 2)).id == ids[4]);  // depth cap
+  CHECK(registry->last_commit_of_file(repo.id, ids.back(), "nope", 100).status().code() == Code::kEntryNotFound);
+
+  // count_commits counts the same first-parent chain (X-Total-Count).
+  CHECK(ok(registry->count_commits(repo.id, ids.back())) == 6);
+  CHECK(ok(registry->count_commits(repo.id, ids[2])) == 3);
+  CHECK(ok(registry->count_commits(repo.id, ids[0])) == 1);
+  CHECK(registry->count_commits(repo.id, std::string(40, 'f')).status().code() == Code::kRevisionNotFound);
 }
 
 TEST_CASE("branches and tags are created, listed and deleted", "[registry]") {
@@ -465,6 +478,39 @@ TEST_CASE("a model card sets tags and replaces declared lineage", "[registry]") 
   CHECK(registry->find_repo("alice", "tuned").status().code() == Code::kRepoNotFound);
   CHECK(registry->delete_repo(tuned.id).code() == Code::kRepoNotFound);
   CHECK_FALSE(ok(registry->references_blob(Sha256::of(std::string_view("---\n---\n")))));
+}
+
+TEST_CASE("list_repos sorts by downloads, creation and id in either direction", "[registry]") {
+  TempDir dir;
+  auto registry = open_registry(dir / "grove.db");
+  Repo a = ok(registry->create_repo("carol", "b-model", "carol", false));
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  Repo b = ok(registry->create_repo("alice", "z-model", "alice", false));
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  Repo c = ok(registry->create_repo("bob", "a-model", "bob", false));
+  // Counts add up over batches; an id that no longer exists is skipped.
+  require_ok(registry->add_downloads({{a.id, 5}, {b.id, 1}}));
+  require_ok(registry->add_downloads({{b.id, 2}, {c.id + 100, 7}}));
+  require_ok(registry->add_downloads({}));
+  CHECK(ok(registry->find_repo("carol", "b-model")).downloads == 5);
+  CHECK(ok(registry->find_repo("alice", "z-model")).downloads == 3);
+  CHECK(ok(registry->find_repo("bob", "a-model")).downloads == 0);
+
+  auto names = [&](RepoSort sort, bool descending) {
+    RepoQuery q;
+    q.sort = sort;
+    q.descending = descending;
+    std::vector<std::string> out;
+    for (const auto& r : ok(registry->list_repos(q))) out.push_back(r.id_string());
+    return out;
+  };
+  using V = std::vector<std::string>;
+  CHECK(names(RepoSort::kDownloads, true) == V{"carol/b-model", "alice/z-model", "bob/a-model"});
+  CHECK(names(RepoSort::kDownloads, false) == V{"bob/a-model", "alice/z-model", "carol/b-model"});
+  CHECK(names(RepoSort::kCreatedAt, true) == V{"bob/a-model", "alice/z-model", "carol/b-model"});
+  CHECK(names(RepoSort::kCreatedAt, false) == V{"carol/b-model", "alice/z-model", "bob/a-model"});
+  CHECK(names(RepoSort::kId, false) == V{"alice/z-model", "bob/a-model", "carol/b-model"});
+  CHECK(names(RepoSort::kLastModified, true) == V{"bob/a-model", "alice/z-model", "carol/b-model"});
 }
 
 TEST_CASE("list_repos searches, filters and hides private repos from others", "[registry]") {

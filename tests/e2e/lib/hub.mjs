@@ -343,12 +343,12 @@ export async function readAnswer(res) {
 }
 
 // LFS batch for one object; returns the per-object answer.
-export async function lfsBatch(hub, repo, oid, size, { token } = {}) {
+export async function lfsBatch(hub, repo, oid, size, { token, ...opts } = {}) {
   const res = await hub.fetch(`/${repo}.git/info/lfs/objects/batch`, {
     method: 'POST',
     token,
     headers: { 'Content-Type': 'application/vnd.git-lfs+json', Accept: 'application/vnd.git-lfs+json' },
-    body: JSON.stringify({ operation: 'upload', transfers: ['basic'], hash_algo: 'sha256', ref: { name: 'main' }, objects: [{ oid, size }] }),
+    body: JSON.stringify({ operation: 'upload', transfers: opts.transfers || ['basic'], hash_algo: 'sha256', ref: { name: 'main' }, objects: [{ oid, size }] }),
   });
   const a = await readAnswer(res);
   assert.equal(a.status, 200, `LFS batch → ${a.status}: ${a.text}`);
