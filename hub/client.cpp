@@ -46,6 +46,14 @@ Code code_for_error(const std::string& error_code, unsigned status) {
   }
 }
 
+// Headers every request carries. `bearer` is null for other origins and for signed URLs,
+// which carry their own credential.
+void set_base_headers(http::fields& fields, const Url& url, const std::string* bearer) {
+  fields.set(http::field::host, url.host + ":" + url.port);
+  fields.set(http::field::user_agent, "grove-cli/0.1");
+  if (bearer) fields.set(http::field::authorization, "Bearer " + *bearer);
+}
+
 }  // namespace
 
 std::string Reply::header(const std::string& lowercase_name) const {
@@ -106,6 +114,10 @@ Result<std::unique_ptr<HubClient>> HubClient::create(const std::string& endpoint
   return client;
 }
 
+const std::string* HubClient::bearer_for(const Url& url) const {
+  return token_ && url.origin() == endpoint_.origin() ? &*token_ : nullptr;
+}
+
 Result<Url> HubClient::resolve_target(const std::string& target) const {
   if (target.find("://") != std::string::npos) return Url::parse(target);
   Url url = endpoint_;
@@ -141,9 +153,7 @@ Result<Reply> HubClient::request(const std::string& method, const std::string& t
     GROVE_ASSIGN_OR_RETURN(Connection * c, connection_for(url));
     bool reused = attempt == 0 && c->buffer.size() == 0;
     http::request<http::string_body> req{verb, url.path, 11};
-    req.set(http::field::host, url.host + ":" + url.port);
-    req.set(http::field::user_agent, "grove-cli/0.1");
-    if (token_ && url.origin() == endpoint_.origin()) req.set(http::field::authorization, "Bearer " + *token_);
+    set_base_headers(req, url, bearer_for(url));
     for (const auto& [k, v] : headers) req.set(k, v);
     if (!content_type.empty()) req.set(http::field::content_type, content_type);
     req.body() = body;
@@ -184,9 +194,7 @@ Result<Reply> HubClient::download(const std::string& target, std::uint64_t offse
   GROVE_ASSIGN_OR_RETURN(Url url, resolve_target(target));
   GROVE_ASSIGN_OR_RETURN(Connection * c, connection_for(url));
   http::request<http::empty_body> req{http::verb::get, url.path, 11};
-  req.set(http::field::host, url.host + ":" + url.port);
-  req.set(http::field::user_agent, "grove-cli/0.1");
-  if (token_ && url.origin() == endpoint_.origin()) req.set(http::field::authorization, "Bearer " + *token_);
+  set_base_headers(req, url, bearer_for(url));
   if (offset > 0) req.set(http::field::range, "bytes=" + std::to_string(offset) + "-");
   beast::error_code ec;
   c->stream.expires_after(kTimeout);
@@ -250,8 +258,7 @@ Result<Reply> HubClient::upload_file(const std::string& url_string, const std::s
   } closer{fd};
   GROVE_ASSIGN_OR_RETURN(Connection * c, connection_for(url));
   http::request<http::buffer_body> req{http::verb::put, url.path, 11};
-  req.set(http::field::host, url.host + ":" + url.port);
-  req.set(http::field::user_agent, "grove-cli/0.1");
+  set_base_headers(req, url, nullptr);
   req.content_length(size);
   http::request_serializer<http::buffer_body> serializer{req};
   beast::error_code ec;

@@ -77,6 +77,8 @@ class HubClient {
   struct Connection;
   Result<Connection*> connection_for(const Url& url);
   Result<Url> resolve_target(const std::string& target) const;
+  // The token to send to `url`: only to the endpoint's own origin.
+  const std::string* bearer_for(const Url& url) const;
 
   Url endpoint_;
   std::optional<std::string> token_;
