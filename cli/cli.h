@@ -56,6 +56,7 @@ struct PushOptions {
   std::string repo;
   std::string branch = "main";
   std::string message;
+  std::string base;  // --base NAMESPACE/NAME[@REV]: a lineage edge recorded with the commit
 };
 int run_push(const ClientOptions& options, const PushOptions& push);
 
@@ -65,6 +66,22 @@ struct PullOptions {
   std::string local_dir;
 };
 int run_pull(const ClientOptions& options, const PullOptions& pull);
+
+struct ExportOptions {
+  std::string repo;       // REPO[@REV], exported by the hub
+  std::string local_dir;  // or a local model folder, exported here
+  std::string quant = "Q8_0";
+  std::string output;
+  unsigned threads = 0;   // local export workers (0: one per core)
+};
+int run_export(const ClientOptions& options, const ExportOptions& export_options);
+
+struct LineageOptions {
+  std::string repo;  // NAMESPACE/NAME
+  int depth = 2;     // descendants drawn, 0..6
+  bool json = false; // the API's answer as is
+};
+int run_lineage(const ClientOptions& options, const LineageOptions& lineage);
 
 // Prints "grove: <message>" to stderr and returns 1.
 int fail(const Status& status);

@@ -67,6 +67,23 @@ int main(int argc, char** argv) {
                        "Folder to write the files into (default: the Hugging Face cache, $HF_HOME/hub)");
   add_client_options(pull_cmd);
 
+  ExportOptions export_options;
+  auto* export_cmd = app.add_subcommand("export", "Export a model as GGUF (Q8_0, Q4_K_M, ...), by the hub or from a local folder");
+  export_cmd->add_option("repo", export_options.repo, "NAMESPACE/NAME[@REVISION] on the hub");
+  export_cmd->add_option("--local", export_options.local_dir, "Export this local model folder instead");
+  export_cmd->add_option("--quant", export_options.quant, "F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K_S, Q4_K_M, Q5_K_S, Q5_K_M, Q6_K")->capture_default_str();
+  export_cmd->add_option("-o,--output", export_options.output, "GGUF file to write")->required();
+  export_cmd->add_option("--threads", export_options.threads, "Quantizing threads for --local (default: one per core)");
+  add_client_options(export_cmd);
+
+  LineageOptions lineage;
+  auto* lineage_cmd = app.add_subcommand("lineage", "Show a model's tree: ancestors, children, descendants");
+  lineage_cmd->add_option("repo", lineage.repo, "NAMESPACE/NAME")->required();
+  lineage_cmd->add_option("--depth", lineage.depth, "Generations of descendants to draw (0-6)")->capture_default_str();
+  lineage_cmd->add_flag("--json", lineage.json, "Print the API's JSON answer");
+  add_client_options(lineage_cmd);
+  push_cmd->add_option("--base", push.base, "The model this one derives from, NAMESPACE/NAME[@REVISION] (lineage)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -80,5 +97,7 @@ int main(int argc, char** argv) {
   if (*repo_create) return run_repo_create(client, repo_id, repo_private);
   if (*push_cmd) return run_push(client, push);
   if (*pull_cmd) return run_pull(client, pull);
+  if (*lineage_cmd) return run_lineage(client, lineage);
+  if (*export_cmd) return run_export(client, export_options);
   return 1;
 }

@@ -42,6 +42,7 @@ Status ensure_repo(hub::HubClient& client, const RepoRef& ref) {
 
 Status run(hub::HubClient& client, const PushOptions& options) {
   GROVE_ASSIGN_OR_RETURN(RepoRef ref, parse_repo_ref(options.repo, false));
+  if (!options.base.empty()) GROVE_RETURN_IF_ERROR(parse_repo_ref(options.base, true).status().with_context("--base"));
   GROVE_ASSIGN_OR_RETURN(auto locals, list_local_files(options.dir));
   if (locals.empty()) return invalid_argument("'" + options.dir + "' has no files to push");
   GROVE_RETURN_IF_ERROR(ensure_repo(client, ref));
@@ -132,6 +133,7 @@ Status run(hub::HubClient& client, const PushOptions& options) {
   std::string summary = options.message.empty() ? "Upload " + std::to_string(changed.size()) + " files with grove" : options.message;
   json header = {{"summary", summary}, {"description", ""}};
   if (head) header["parentCommit"] = *head;
+  if (!options.base.empty()) header["groveBase"] = options.base;  // lineage: a "flag" edge
   std::string ndjson = json{{"key", "header"}, {"value", header}}.dump() + "\n";
   for (auto* f : changed) {
     if (f->lfs) {

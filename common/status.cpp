@@ -23,6 +23,7 @@ const char* code_name(Code code) {
     case Code::kIoError: return "IoError";
     case Code::kUnavailable: return "Unavailable";
     case Code::kInternal: return "Internal";
+    case Code::kMoved: return "Moved";
   }
   return "Unknown";
 }

@@ -29,6 +29,9 @@ enum class Code {
   kIoError,
   kUnavailable,       // try again later
   kInternal,
+  // The thing asked for has a new name (a renamed repo); the message is its new URL path,
+  // which the hub answers with a 307 redirect.
+  kMoved,
 };
 
 const char* code_name(Code code);

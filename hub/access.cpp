@@ -4,10 +4,23 @@ namespace grove::hub {
 
 Result<registry::Repo> find_readable_repo(Hub& hub, const Request& request, const std::string& ns,
                                           const std::string& name) {
+  auto may_read = [&](const registry::Repo& repo) {
+    return !repo.is_private || (request.caller && request.caller->user.name == repo.ns);
+  };
   auto repo = hub.registry().find_repo(ns, name);
   Status hidden(Code::kRepoNotFound, "Repository " + ns + "/" + name + " not found");
-  if (!repo.is_ok()) return repo.status().code() == Code::kRepoNotFound ? hidden : repo.status();
-  if (repo->is_private && !(request.caller && request.caller->user.name == repo->ns)) return hidden;
+  if (!repo.is_ok()) {
+    if (repo.status().code() != Code::kRepoNotFound) return repo.status();
+    // A renamed repo's old name, when the URL names it (not a request body), answers with a
+    // relative 307 to the same URL under the new name (specs/hf-protocol.md §2.6).
+    auto moved = hub.registry().find_renamed_repo(ns, name);
+    if (moved.is_ok() && may_read(*moved)) {
+      if (auto location = retarget_repo(request.target, ns, name, moved->ns, moved->name))
+        return Status(Code::kMoved, *location);
+    }
+    return hidden;
+  }
+  if (!may_read(*repo)) return hidden;
   return repo;
 }
 

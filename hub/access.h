@@ -11,6 +11,7 @@ namespace grove::hub {
 
 // The repo, if it exists and the caller may read it. A private repo the caller may not see is
 // kRepoNotFound, exactly like a missing one: its existence is not revealed.
+// The old name of a renamed repo, named in the URL, is kMoved with the URL under the new name.
 Result<registry::Repo> find_readable_repo(Hub& hub, const Request& request, const std::string& ns,
                                           const std::string& name);
 

@@ -25,6 +25,8 @@ constexpr ErrorMapping kErrorTable[] = {
     {Code::kCorrupt, http::status::internal_server_error, "StorageCorrupt"},
     {Code::kIoError, http::status::internal_server_error, "InternalError"},
     {Code::kUnavailable, http::status::service_unavailable, "Unavailable"},
+    // Last entry is also the fallback for unknown codes, so kMoved goes before it.
+    {Code::kMoved, http::status::temporary_redirect, nullptr},
     {Code::kInternal, http::status::internal_server_error, "InternalError"},
 };
 
@@ -47,6 +49,13 @@ std::string header_safe(const std::string& s) {
 http::status http_status_for(Code code) { return mapping_for(code).status; }
 
 Response error_response(const Status& status) {
+  if (status.code() == Code::kMoved) {
+    // A renamed repo: the message is the relative URL under the new name (specs §2.6).
+    Response r = Response::json({{"error", "Repository moved to " + status.message()}},
+                                http::status::temporary_redirect);
+    r.headers.set(http::field::location, header_safe(status.message()));
+    return r;
+  }
   const ErrorMapping& m = mapping_for(status.code());
   Response r = Response::json({{"error", status.message()}}, m.status);
   if (m.error_code) r.headers.set("X-Error-Code", m.error_code);

@@ -11,6 +11,8 @@ Result<Response> handle_whoami(Hub&, Request&, const RouteParams&);
 Result<Response> handle_health(Hub&, Request&, const RouteParams&);
 Result<Response> handle_create_repo(Hub&, Request&, const RouteParams&);
 Result<Response> handle_delete_repo(Hub&, Request&, const RouteParams&);
+Result<Response> handle_move_repo(Hub&, Request&, const RouteParams&);
+Result<Response> handle_not_a_model(Hub&, Request&, const RouteParams&);
 Result<Response> handle_repo_settings(Hub&, Request&, const RouteParams&);
 Result<Response> handle_list_models(Hub&, Request&, const RouteParams&);
 Result<Response> handle_model_info(Hub&, Request&, const RouteParams&);
@@ -39,7 +41,23 @@ Result<Response> handle_commit(Hub&, Request&, const RouteParams&);
 Result<Response> handle_resolve(Hub&, Request&, const RouteParams&);
 Result<Response> handle_raw(Hub&, Request&, const RouteParams&);
 
+// handlers_lineage.cpp
+Result<Response> handle_lineage(Hub&, Request&, const RouteParams&);
+Result<Response> handle_lineage_children(Hub&, Request&, const RouteParams&);
+// Model info's childrenModelCount and baseModels (when `expand` is empty or names them).
+void add_lineage_info(Hub& hub, const registry::Repo& repo, const std::vector<std::string>& expand,
+                      nlohmann::json& info);
+// What a small file of a commit says about lineage (config.json quantization_config,
+// adapter_config.json base_model_name_or_path), recorded in `commit`.
+void add_lineage_commit_facts(const std::string& path, std::string_view content, registry::CommitRequest& commit);
+
+// handlers_export.cpp
+Result<Response> handle_export(Hub&, Request&, const RouteParams&);
+// Model info's groveExports: the export types, a URL template, and the stored exports.
+void add_export_info(Hub& hub, const registry::Repo& repo, const std::string& commit, nlohmann::json& info);
+
 // web.cpp
 Result<Response> handle_web_index(Hub&, Request&, const RouteParams&);
+Result<Response> handle_web_asset(Hub&, Request&, const RouteParams&);
 
 }  // namespace grove::hub

@@ -14,6 +14,7 @@
 #include "hub/errors.h"
 #include "hub/handlers.h"
 #include "hub/protocol.h"
+#include "hub/storage_bases.h"
 #include "registry/git_objects.h"
 #include "registry/repo_path.h"
 
@@ -111,6 +112,7 @@ Result<Response> handle_validate_yaml(Hub&, Request& request, const RouteParams&
 Result<Response> handle_preupload(Hub& hub, Request& request, const RouteParams& params) {
   GROVE_ASSIGN_OR_RETURN(auto repo, find_readable_repo(hub, request, params["ns"], params["name"]));
   GROVE_RETURN_IF_ERROR(require_writer(request, repo.ns));
+  GROVE_RETURN_IF_ERROR(refuse_pull_request(request, params.rest));
   GROVE_ASSIGN_OR_RETURN(json body, parse_json_body(request));
   if (!body.contains("files") || !body["files"].is_array()) return invalid_argument("body needs a \"files\" array");
   // The branch may not exist yet: then nothing is "already there".
@@ -298,7 +300,7 @@ Result<std::unique_ptr<BodySink>> open_lfs_upload(Hub& hub, Request& request, co
   const std::string& oid = params["oid"];
   GROVE_ASSIGN_OR_RETURN(SignedUpload up, check_signed_url(hub, request, oid, false));
   GROVE_RETURN_IF_ERROR(check_content_length(request, up.size));
-  GROVE_ASSIGN_OR_RETURN(auto writer, hub.store().begin_write());
+  GROVE_ASSIGN_OR_RETURN(auto writer, hub.store().begin_write(upload_write_hints(hub, request)));
   return std::unique_ptr<BodySink>(std::make_unique<LfsUploadSink>(std::move(writer), *Sha256Digest::from_hex(oid), up.size));
 }
 
@@ -324,7 +326,7 @@ Result<Response> handle_lfs_complete(Hub& hub, Request& request, const RoutePara
   Sha256Digest digest = *Sha256Digest::from_hex(oid);
   if (auto stored = hub.store().stat(digest); stored.is_ok() && stored->size == up.size)
     return Response::json({{"oid", oid}, {"size", up.size}});
-  GROVE_ASSIGN_OR_RETURN(auto writer, hub.store().begin_write());
+  GROVE_ASSIGN_OR_RETURN(auto writer, hub.store().begin_write(upload_write_hints(hub, request)));
   std::vector<std::uint8_t> buf(1 << 20);
   for (const Sha256Digest& part : parts) {
     GROVE_ASSIGN_OR_RETURN(auto reader, hub.store().open(part));
@@ -356,8 +358,7 @@ Result<Response> handle_lfs_verify(Hub& hub, Request& request, const RouteParams
 Result<Response> handle_commit(Hub& hub, Request& request, const RouteParams& params) {
   GROVE_ASSIGN_OR_RETURN(auto repo, find_readable_repo(hub, request, params["ns"], params["name"]));
   GROVE_RETURN_IF_ERROR(require_writer(request, repo.ns));
-  if (request.path.flag("create_pr", false))
-    return invalid_argument("pull requests are not supported by this hub yet; commit to a branch");
+  GROVE_RETURN_IF_ERROR(refuse_pull_request(request, params.rest));
   if (params.rest.empty()) return invalid_argument("missing branch in URL");
   registry::CommitRequest commit;
   commit.repo_id = repo.id;
@@ -390,6 +391,8 @@ Result<Response> handle_commit(Hub& hub, Request& request, const RouteParams& pa
       commit.description = value.value("description", "");
       if (value.contains("parentCommit") && value["parentCommit"].is_string())
         commit.parent_commit = value["parentCommit"].get<std::string>();
+      // `grove push --base ns/name[@rev]` (other clients: the X-Grove-Base header); lineage.h.
+      if (value.contains("groveBase") && value["groveBase"].is_string()) commit.base_flag = value["groveBase"].get<std::string>();
       continue;
     }
     if (!header_seen) return bad("the header line must come first");
@@ -420,6 +423,7 @@ Result<Response> handle_commit(Hub& hub, Request& request, const RouteParams& pa
       }
       GROVE_ASSIGN_OR_RETURN(auto stored, hub.store().put(as_bytes(content), {path}));
       commit.upserts.push_back({path, stored.size, stored.digest, false, registry::git_blob_oid(content)});
+      add_lineage_commit_facts(path, content, commit);  // handlers_lineage.cpp
       if (path == "README.md") readme = std::move(content);
     } else if (key == "lfsFile") {
       auto oid = parse_oid(value.value("oid", json()));
@@ -437,6 +441,7 @@ Result<Response> handle_commit(Hub& hub, Request& request, const RouteParams& pa
     }
   }
   if (!header_seen) return invalid_argument("commit body has no header line");
+  if (auto base = request.header_value("X-Grove-Base"); !base.empty() && !commit.base_flag) commit.base_flag = base;
   if (commit.title.empty()) commit.title = "Upload files with grove";
 
   for (const auto& file : commit.upserts)
@@ -453,6 +458,7 @@ Result<Response> handle_commit(Hub& hub, Request& request, const RouteParams& pa
   }
 
   GROVE_ASSIGN_OR_RETURN(auto made, hub.registry().commit(commit));
+  schedule_reencode(hub, commit);  // deltas against a declared base, in the background (storage_bases.h)
   return Response::json({{"success", true},
                          {"commitOid", made.id},
                          {"commitUrl", repo_url(hub, repo) + "/commit/" + made.id},

@@ -5,6 +5,8 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
+#include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <ctime>
 
@@ -114,6 +116,47 @@ Result<TargetPath> parse_target(std::string_view target) {
     out.segments.push_back(std::move(decoded));
   }
   return out;
+}
+
+static bool ascii_iequal(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+std::optional<std::string> retarget_repo(std::string_view target, std::string_view from_ns, std::string_view from_name,
+                                         std::string_view to_ns, std::string_view to_name) {
+  std::size_t q = target.find('?');
+  std::string_view path = target.substr(0, q);
+  std::string_view query = q == std::string_view::npos ? std::string_view() : target.substr(q);
+  std::vector<std::string_view> raw;
+  while (!path.empty()) {
+    std::size_t slash = path.find('/');
+    std::string_view seg = path.substr(0, slash);
+    path = slash == std::string_view::npos ? std::string_view() : path.substr(slash + 1);
+    if (!seg.empty()) raw.push_back(seg);
+  }
+  auto decoded_is = [](std::string_view seg, std::string_view want) {
+    auto d = url_decode(seg);
+    return d.is_ok() && ascii_iequal(*d, want);
+  };
+  for (std::size_t i = 0; i + 1 < raw.size(); ++i) {
+    if (!decoded_is(raw[i], from_ns)) continue;
+    std::string suffix;
+    if (!decoded_is(raw[i + 1], from_name)) {
+      if (!decoded_is(raw[i + 1], std::string(from_name) + ".git")) continue;
+      suffix = ".git";
+    }
+    std::string out;
+    for (std::size_t j = 0; j < raw.size(); ++j) {
+      out += '/';
+      if (j == i) out += url_encode(to_ns);
+      else if (j == i + 1) out += url_encode(to_name) + suffix;
+      else out += raw[j];
+    }
+    return out + std::string(query);
+  }
+  return std::nullopt;
 }
 
 static bool parse_u64(std::string_view s, std::uint64_t& out) {

@@ -33,6 +33,13 @@ struct TargetPath {
 };
 Result<TargetPath> parse_target(std::string_view target);
 
+// The request target with the repo it names moved: the first two consecutive path segments that
+// decode to `from_ns` and `from_name` (or `from_name` + ".git"), in any letter case, become
+// `to_ns`/`to_name`. Duplicate slashes collapse; the rest of the path and the query stay as
+// sent. nullopt when the path does not name the repo (a repo named in a request body).
+std::optional<std::string> retarget_repo(std::string_view target, std::string_view from_ns, std::string_view from_name,
+                                         std::string_view to_ns, std::string_view to_name);
+
 // Parses application/x-www-form-urlencoded bodies into a multimap.
 Result<std::multimap<std::string, std::string>> parse_form(std::string_view body);
 

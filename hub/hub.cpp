@@ -1,4 +1,5 @@
 #include "hub/hub.h"
+#include "hub/storage_bases.h"
 
 #include <fstream>
 #include <sstream>
@@ -45,6 +46,7 @@ Result<std::unique_ptr<Hub>> Hub::open(HubOptions options) {
   GROVE_ASSIGN_OR_RETURN(hub->secret_, load_or_create_secret(options.data_dir));
   GROVE_ASSIGN_OR_RETURN(hub->registry_, registry::Registry::open(options.data_dir + "/grove.db"));
   GROVE_ASSIGN_OR_RETURN(hub->store_, storage::BlobStore::open_local(options.data_dir + "/storage"));
+  hub->reencoder_ = std::make_shared<Reencoder>(*hub->store_);
   // Uploads a crashed or abandoned push left behind; a day is far longer than any live upload.
   constexpr std::int64_t kUploadGraceSeconds = 24 * 3600;
   if (auto swept = hub->store_->sweep_uploads(kUploadGraceSeconds); swept.is_ok() && *swept > 0)

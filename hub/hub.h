@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "common/status.h"
@@ -14,6 +15,9 @@
 #include "storage/blob_store.h"
 
 namespace grove::hub {
+
+class ExportCache;  // hub/export_cache.h
+class Reencoder;    // hub/storage_bases.h
 
 struct HubOptions {
   std::string data_dir = "data";
@@ -45,6 +49,11 @@ class Hub {
   // REQUIRES: called before serving (the server learns its port after binding).
   void set_public_url(std::string url) { options_.public_url = std::move(url); }
 
+  // GGUF exports of stored models (hub/export_cache.cpp), created on first use.
+  ExportCache& exports();
+  // Background re-encoding of pushed models against their base (hub/storage_bases.h).
+  Reencoder& reencoder() { return *reencoder_; }
+
   // HMAC-SHA256 of `message` under this hub's secret, in hex.
   std::string sign(std::string_view message) const;
 
@@ -54,9 +63,14 @@ class Hub {
   std::string secret_;
   std::unique_ptr<registry::Registry> registry_;
   std::unique_ptr<storage::BlobStore> store_;
+  // After store_: destroyed before it, so a running re-encode finishes with the store alive.
+  std::shared_ptr<Reencoder> reencoder_;
   // After registry_: destroyed first, so its last flush still has a registry.
   std::unique_ptr<DownloadCounter> downloads_;
   ModelFactsCache model_facts_;
+  // Last: destroyed first, so running exports stop while the registry and store still exist.
+  std::once_flag exports_once_;
+  std::shared_ptr<ExportCache> exports_;
 };
 
 }  // namespace grove::hub

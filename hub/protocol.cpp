@@ -220,6 +220,16 @@ json paths_info_json(const std::vector<registry::FileEntry>& files, const std::v
   return out;
 }
 
+Status refuse_pull_request(const Request& request, const std::vector<std::string>& revision_segments) {
+  constexpr const char* kNoPullRequests =
+      "Pull requests are not supported on this hub yet: commit to a branch instead (without create_pr)";
+  if (request.path.flag("create_pr", false)) return invalid_argument(kNoPullRequests);
+  std::string revision;
+  for (const auto& seg : revision_segments) revision += (revision.empty() ? "" : "/") + seg;
+  if (revision.starts_with("refs/pr/")) return invalid_argument(std::string(kNoPullRequests) + " ('" + revision + "')");
+  return Status::ok();
+}
+
 std::string html_escape(std::string_view text) {
   std::string out;
   out.reserve(text.size());

@@ -61,6 +61,11 @@ Result<PathsInfoQuery> parse_paths_info_body(std::string_view content_type, std:
 // entries), in request order, each once; missing paths are left out.
 nlohmann::json paths_info_json(const std::vector<registry::FileEntry>& files, const std::vector<std::string>& paths);
 
+// Pull requests do not exist on this hub yet. A write that asks for one (`create_pr=1` on
+// preupload or commit, or a commit to "refs/pr/N") is refused up front with 400 and a message
+// saying so, before any upload is wasted on it; Ok otherwise.
+Status refuse_pull_request(const Request& request, const std::vector<std::string>& revision_segments);
+
 // Text made safe inside HTML: & < > " ' escaped.
 std::string html_escape(std::string_view text);
 

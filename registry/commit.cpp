@@ -5,22 +5,12 @@
 #include <set>
 
 #include "registry/git_objects.h"
+#include "registry/lineage_impl.h"
 #include "registry/registry_impl.h"
 #include "registry/repo_path.h"
 
 namespace grove::registry {
 namespace {
-
-bool is_known_relation(const std::string& relation) {
-  return relation == "finetune" || relation == "adapter" || relation == "merge" || relation == "quantized";
-}
-
-// A declared relation wins; otherwise several parents make a merge and one a finetune
-// (hf-protocol.md §10.1). Unknown declared values are ignored rather than failing the push.
-std::string relation_of(const CardMetadata& card, std::size_t base_count) {
-  if (card.base_model_relation && is_known_relation(*card.base_model_relation)) return *card.base_model_relation;
-  return base_count > 1 ? "merge" : "finetune";
-}
 
 std::vector<std::string> unique_non_empty(const std::vector<std::string>& values) {
   std::vector<std::string> out;
@@ -31,21 +21,11 @@ std::vector<std::string> unique_non_empty(const std::vector<std::string>& values
   return out;
 }
 
-// Replaces the repo's card metadata, its tags (the card's plus the derived license: and
-// base_model: ones) and its declared lineage edges.
+// Replaces the repo's card metadata and its tags (the card's plus the derived license: one).
+// The base_model: tags and the lineage edges follow in lineage_apply_commit_in.
 Status apply_card_in(sql::Db& db, const Repo& repo, const CardMetadata& card) {
-  std::string self = repo.id_string();
-  std::vector<std::string> bases;
-  for (const auto& base : unique_non_empty(card.base_models)) {
-    if (base != self) bases.push_back(base);  // a self-edge would make the graph cyclic
-  }
-  std::string relation = relation_of(card, bases.size());
   std::vector<std::string> tags = card.tags;
   if (card.license && !card.license->empty()) tags.push_back("license:" + *card.license);
-  for (const auto& base : bases) {
-    tags.push_back("base_model:" + base);
-    tags.push_back("base_model:" + relation + ":" + base);
-  }
   tags = unique_non_empty(tags);
 
   std::string card_json, tags_json;
@@ -68,14 +48,6 @@ Status apply_card_in(sql::Db& db, const Repo& repo, const CardMetadata& card) {
       insert.reset();
       GROVE_RETURN_IF_ERROR(insert.bind_all(tag, repo.id).run());
     }
-  }
-  GROVE_ASSIGN_OR_RETURN(auto clear, db.prepare("DELETE FROM lineage WHERE child = ? AND source = 'declared'"));
-  GROVE_RETURN_IF_ERROR(clear.bind_all(self).run());
-  GROVE_ASSIGN_OR_RETURN(auto insert, db.prepare("INSERT OR REPLACE INTO lineage(child, parent, relation, source) "
-                                                 "VALUES (?, ?, ?, 'declared')"));
-  for (const auto& base : bases) {
-    insert.reset();
-    GROVE_RETURN_IF_ERROR(insert.bind_all(self, base, relation).run());
   }
   return Status::ok();
 }
@@ -181,6 +153,8 @@ Result<Commit> SqliteRegistry::commit(const CommitRequest& request) {
     }
     // The repo's card describes its default branch; a card pushed elsewhere waits for a merge.
     if (request.card && request.branch == repo.default_branch) GROVE_RETURN_IF_ERROR(apply_card_in(db, repo, *request.card));
+    // Lineage follows the default branch: the card's bases, --base, and what the files say.
+    if (request.branch == repo.default_branch) GROVE_RETURN_IF_ERROR(lineage_apply_commit_in(db, repo, request, listing));
     return commit;
   });
 }

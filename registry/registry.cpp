@@ -2,6 +2,7 @@
 
 #include <openssl/rand.h>
 
+#include "registry/lineage_impl.h"
 #include "registry/registry_impl.h"
 #include "registry/repo_path.h"
 #include "registry/schema.h"
@@ -69,6 +70,7 @@ Result<std::unique_ptr<Registry>> SqliteRegistry::open_at(const std::string& pat
   }  // a statement left mid-row would block the migrations' COMMIT
   GROVE_RETURN_IF_ERROR(writer.exec("PRAGMA synchronous = FULL"));
   GROVE_RETURN_IF_ERROR(migrate(writer).with_context(path));
+  GROVE_RETURN_IF_ERROR(lineage_backfill(writer).with_context(path));  // registry/lineage_impl.h
   for (int i = 0; i < kReaderConnections; ++i) {
     GROVE_ASSIGN_OR_RETURN(auto reader, sql::Db::open(path, /*create=*/false));
     // A reader never writes; query_only turns a bug that tries into an error.

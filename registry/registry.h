@@ -19,6 +19,7 @@
 
 #include "common/digest.h"
 #include "common/status.h"
+#include "registry/lineage.h"
 
 namespace grove::registry {
 
@@ -113,13 +114,32 @@ struct CommitRequest {
   // Set when README.md is part of this commit on the default branch: replaces the repo's card
   // metadata and its declared lineage edges. Ignored on other branches.
   std::optional<CardMetadata> card;
+  // Lineage (registry/lineage.h), on the default branch only. `grove push --base`: a "flag"
+  // edge to "ns/name" or "ns/name@rev", replacing an earlier flag. What only file bytes tell
+  // (the hub reads them from small files of this commit; nullopt: not in this commit, keep what
+  // was known): config.json has a quantization_config; adapter_config.json's
+  // base_model_name_or_path (an "inferred" adapter edge; "" when it names none).
+  std::optional<std::string> base_flag;
+  std::optional<bool> config_quantized;
+  std::optional<std::string> adapter_base;
 };
 
 struct LineageEdge {
   std::string child;        // "ns/name"
   std::string parent;       // "ns/name", possibly a repo this hub does not have
   std::string relation;     // finetune | adapter | merge | quantized
-  std::string source;       // declared | flag | detected
+  std::string source;       // declared | flag | inferred | detected
+};
+
+// A GGUF export of a commit cached in storage (registry/exports.cpp, table `exports`).
+struct ExportRecord {
+  std::int64_t repo_id = 0;
+  std::string commit_id;     // 40 hex
+  std::string quant;         // "Q4_K_M", "Q8_0", "F16", ...
+  int exporter_version = 0;  // formats::kGgufExporterVersion that produced it
+  Sha256Digest sha256;       // the GGUF file's content address in storage
+  std::uint64_t size = 0;
+  std::int64_t created_at = 0;  // unix seconds; 0 in record_export means now
 };
 
 enum class RepoSort {
@@ -169,6 +189,13 @@ class Registry {
   virtual Result<Repo> find_repo(const std::string& ns, const std::string& name) = 0;  // kRepoNotFound
   virtual Status delete_repo(std::int64_t repo_id) = 0;
   virtual Status set_private(std::int64_t repo_id, bool is_private) = 0;
+  // Renames the repo (POST /api/repos/move). kInvalidArgument for a bad name, kAlreadyExists
+  // when another repo holds the name (in any letter case). The old name is remembered:
+  // find_renamed_repo answers it until the repo is deleted or a new repo is created under it.
+  // Lineage edges naming the repo follow it (registry_impl.h: add_repo_renamed_hook).
+  virtual Result<Repo> rename_repo(std::int64_t repo_id, const std::string& new_ns, const std::string& new_name) = 0;
+  // The repo, under its current name, that was once called ns/name; kRepoNotFound otherwise.
+  virtual Result<Repo> find_renamed_repo(const std::string& ns, const std::string& name) = 0;
   // Ordered as query.sort and query.descending say (default: newest updated_at first). Private
   // repos are listed only when viewer equals their namespace.
   virtual Result<std::vector<Repo>> list_repos(const RepoQuery& query) = 0;
@@ -217,9 +244,51 @@ class Registry {
   // --- lineage (edges sorted by the other end; names compare case-insensitively)
   virtual Result<std::vector<LineageEdge>> parents_of(const std::string& repo_id_string) = 0;
   virtual Result<std::vector<LineageEdge>> children_of(const std::string& repo_id_string) = 0;
+  // The lineage page of a repo (registry/lineage.h). kRepoNotFound when it does not exist.
+  virtual Result<LineageView> lineage(const std::string& repo_id_string, const LineageQuery& query) = 0;
+  // Direct children, oldest edge first; `relation` narrows them; `cursor` from a previous page.
+  // Private children only for their namespace's viewer. kInvalidArgument for a bad cursor.
+  virtual Result<LineageChildrenPage> lineage_children(const std::string& repo_id_string,
+                                                       const std::optional<std::string>& relation,
+                                                       std::size_t limit, const std::string& cursor,
+                                                       const std::optional<std::string>& viewer) = 0;
+  // Maintained counts and parents (model info's baseModels and childrenModelCount).
+  virtual Result<LineageCounts> lineage_counts(const std::string& repo_id_string) = 0;
+  // Storage found that `child` (a repo here) derives from `parent` (shared frames or a good
+  // delta): a "detected" edge with its similarity in [0, 1], replacing an earlier detection of
+  // the same pair. Never overrides what the card declares; a contradiction is kept and shown.
+  // kRepoNotFound (child), kInvalidArgument (relation, similarity, a cycle).
+  virtual Status record_detected_edge(const std::string& child, const std::string& parent, double similarity,
+                                      const std::string& relation) = 0;
 
   // --- storage liveness: every content address some commit still references.
   virtual Result<bool> references_blob(const Sha256Digest& sha256) = 0;
+
+  // --- GGUF exports (registry/exports.cpp). Rows go when their repo is deleted.
+  // Inserts or replaces the row of (repo_id, commit_id, quant, exporter_version).
+  virtual Status record_export(const ExportRecord& record) = 0;
+  // The oldest export of that commit, quant and version made for any repo; nullopt if none.
+  virtual Result<std::optional<ExportRecord>> find_export(const std::string& commit_id, const std::string& quant,
+                                                          int exporter_version) = 0;
+  // A repo's exports, newest first.
+  virtual Result<std::vector<ExportRecord>> list_exports(std::int64_t repo_id) = 0;
 };
+
+// --- storage references (registry/storage_refs.cpp): what gc must keep and what stats and fsck
+// map content addresses back to. Reads the database at `registry_path` (data/grove.db) on a
+// connection of its own, so it works offline and next to a running server.
+struct StorageRef {
+  std::string repo;  // "ns/name"
+  std::string path;  // repo path, or "(gguf export QUANT)" for a cached export
+  Sha256Digest sha256;
+  std::uint64_t size = 0;
+  bool lfs = false;
+};
+// Every file of every commit of every repo (small files too: the hub stores them as blobs)
+// and every cached GGUF export, one entry per distinct (repo, path, sha256).
+Result<std::vector<StorageRef>> list_storage_refs(const std::string& registry_path);
+// The distinct content addresses of list_storage_refs: gc's live set (with open uploads, which
+// the store keeps by age).
+Result<std::vector<Sha256Digest>> live_blobs(const std::string& registry_path);
 
 }  // namespace grove::registry

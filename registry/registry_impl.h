@@ -47,6 +47,14 @@ Result<Commit> write_commit_in(sql::Db& db, std::int64_t repo_id, const std::vec
 Status set_ref_in(sql::Db& db, std::int64_t repo_id, const char* kind, const std::string& name,
                   const std::string& commit_id);
 
+// "Repo renamed": tables outside repos.cpp that name repos by "ns/name" (lineage edges) keep up
+// with renames through a hook. Every hook runs inside the rename's write transaction, after the
+// repos row has its new name, in registration order; a failing hook undoes the whole rename.
+// Register before the first rename (e.g. from a static initialiser in the file that owns the
+// table). The migration-1 `lineage` table is already renamed by repos.cpp itself.
+using RepoRenamedHook = Status (*)(sql::Db& db, const std::string& old_id, const std::string& new_id);
+void add_repo_renamed_hook(RepoRenamedHook hook);
+
 class SqliteRegistry final : public Registry {
  public:
   static Result<std::unique_ptr<Registry>> open_at(const std::string& path);
@@ -61,6 +69,8 @@ class SqliteRegistry final : public Registry {
   Result<Repo> find_repo(const std::string& ns, const std::string& name) override;
   Status delete_repo(std::int64_t repo_id) override;
   Status set_private(std::int64_t repo_id, bool is_private) override;
+  Result<Repo> rename_repo(std::int64_t repo_id, const std::string& new_ns, const std::string& new_name) override;
+  Result<Repo> find_renamed_repo(const std::string& ns, const std::string& name) override;
   Result<std::vector<Repo>> list_repos(const RepoQuery& query) override;
   Status add_downloads(const std::map<std::int64_t, std::uint64_t>& counts) override;
 
@@ -83,7 +93,21 @@ class SqliteRegistry final : public Registry {
 
   Result<std::vector<LineageEdge>> parents_of(const std::string& repo_id_string) override;
   Result<std::vector<LineageEdge>> children_of(const std::string& repo_id_string) override;
+  // lineage_query.cpp
+  Result<LineageView> lineage(const std::string& repo_id_string, const LineageQuery& query) override;
+  Result<LineageChildrenPage> lineage_children(const std::string& repo_id_string,
+                                               const std::optional<std::string>& relation, std::size_t limit,
+                                               const std::string& cursor,
+                                               const std::optional<std::string>& viewer) override;
+  Result<LineageCounts> lineage_counts(const std::string& repo_id_string) override;
+  Status record_detected_edge(const std::string& child, const std::string& parent, double similarity,
+                              const std::string& relation) override;
   Result<bool> references_blob(const Sha256Digest& sha256) override;
+  // exports.cpp
+  Status record_export(const ExportRecord& record) override;
+  Result<std::optional<ExportRecord>> find_export(const std::string& commit_id, const std::string& quant,
+                                                  int exporter_version) override;
+  Result<std::vector<ExportRecord>> list_exports(std::int64_t repo_id) override;
 
  private:
   // A reader connection borrowed from the pool, returned on destruction.

@@ -1,7 +1,10 @@
 // Repos, their listing and search, and lineage reads.
 #include <algorithm>
 #include <limits>
+#include <string_view>
+#include <vector>
 
+#include "registry/lineage_impl.h"
 #include "registry/registry_impl.h"
 #include "registry/repo_path.h"
 
@@ -46,18 +49,43 @@ Result<Repo> repo_from_row(const sql::Stmt& row) {
   return repo;
 }
 
-Result<std::vector<LineageEdge>> lineage_where(sql::Db& db, const std::string& sql, const std::string& key) {
-  GROVE_ASSIGN_OR_RETURN(auto select, db.prepare(sql));
-  select.bind_all(key);
-  std::vector<LineageEdge> edges;
-  for (;;) {
-    GROVE_ASSIGN_OR_RETURN(bool row, select.step());
-    if (!row) return edges;
-    edges.push_back({select.text(0), select.text(1), select.text(2), select.text(3)});
-  }
+// ASCII case-insensitive equality, as SQLite's NOCASE compares.
+bool sql_nocase_equal(std::string_view a, std::string_view b) {
+  return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
+    auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
+    return lower(x) == lower(y);
+  });
+}
+
+std::vector<RepoRenamedHook>& renamed_hooks() {
+  static std::vector<RepoRenamedHook> hooks;
+  return hooks;
+}
+
+// Edges of the migration-1 lineage table follow a renamed repo at both ends, so the graph
+// stays connected under the new name (children's cards may still say the old one).
+Status rename_lineage_edges_in(sql::Db& db, const std::string& old_id, const std::string& new_id) {
+  GROVE_ASSIGN_OR_RETURN(auto child, db.prepare("UPDATE OR REPLACE lineage SET child = ? WHERE child = ?"));
+  GROVE_RETURN_IF_ERROR(child.bind_all(new_id, old_id).run());
+  GROVE_ASSIGN_OR_RETURN(auto parent, db.prepare("UPDATE OR REPLACE lineage SET parent = ? WHERE parent = ?"));
+  return parent.bind_all(new_id, old_id).run();
+}
+
+// Another repo (not `self`) named ns/name in any letter case, as "ns/name"; empty when none.
+Result<std::string> name_taken_in(sql::Db& db, const std::string& ns, const std::string& name, std::int64_t self) {
+  GROVE_ASSIGN_OR_RETURN(auto exists, db.prepare("SELECT ns, name FROM repos WHERE ns = ? AND name = ? AND id != ?"));
+  GROVE_ASSIGN_OR_RETURN(bool row, exists.bind_all(ns, name, self).step());
+  return row ? exists.text(0) + "/" + exists.text(1) : std::string();
+}
+
+Status forget_old_name_in(sql::Db& db, const std::string& ns, const std::string& name) {
+  GROVE_ASSIGN_OR_RETURN(auto remove, db.prepare("DELETE FROM repo_redirects WHERE ns = ? AND name = ?"));
+  return remove.bind_all(ns, name).run();
 }
 
 }  // namespace
+
+void add_repo_renamed_hook(RepoRenamedHook hook) { renamed_hooks().push_back(hook); }
 
 Result<Repo> load_repo_in(sql::Db& db, std::int64_t repo_id) {
   GROVE_ASSIGN_OR_RETURN(auto select, db.prepare(std::string("SELECT ") + kRepoColumns + " FROM repos r WHERE r.id = ?"));
@@ -71,11 +99,10 @@ Result<Repo> SqliteRegistry::create_repo(const std::string& ns, const std::strin
   GROVE_RETURN_IF_ERROR(validate_repo_name(ns));
   GROVE_RETURN_IF_ERROR(validate_repo_name(name));
   return write([&](sql::Db& db) -> Result<Repo> {
-    {
-      GROVE_ASSIGN_OR_RETURN(auto exists, db.prepare("SELECT ns, name FROM repos WHERE ns = ? AND name = ?"));
-      GROVE_ASSIGN_OR_RETURN(bool row, exists.bind_all(ns, name).step());
-      if (row) return Status(Code::kAlreadyExists, "repo " + exists.text(0) + "/" + exists.text(1) + " already exists");
-    }
+    GROVE_ASSIGN_OR_RETURN(std::string taken, name_taken_in(db, ns, name, 0));
+    if (!taken.empty()) return Status(Code::kAlreadyExists, "repo " + taken + " already exists");
+    // A new repo under a renamed repo's old name takes the name over: no more redirect.
+    GROVE_RETURN_IF_ERROR(forget_old_name_in(db, ns, name));
     GROVE_ASSIGN_OR_RETURN(User user, ensure_user_in(db, owner));
     std::int64_t now = now_millis();
     std::int64_t repo_id = 0;
@@ -88,6 +115,7 @@ Result<Repo> SqliteRegistry::create_repo(const std::string& ns, const std::strin
     }
     GROVE_ASSIGN_OR_RETURN(Commit initial, write_commit_in(db, repo_id, {}, user.name, "initial commit", "", {}));
     GROVE_RETURN_IF_ERROR(set_ref_in(db, repo_id, "branch", "main", initial.id));
+    GROVE_RETURN_IF_ERROR(lineage_repo_created_in(db, repo_id, ns + "/" + name));  // a parent named before it came
     return load_repo_in(db, repo_id);
   });
 }
@@ -106,8 +134,7 @@ Status SqliteRegistry::delete_repo(std::int64_t repo_id) {
   return write([&](sql::Db& db) -> Status {
     GROVE_ASSIGN_OR_RETURN(Repo repo, load_repo_in(db, repo_id));
     // Edges where this repo is the parent stay: the children still name it in their cards.
-    GROVE_ASSIGN_OR_RETURN(auto lineage, db.prepare("DELETE FROM lineage WHERE child = ?"));
-    GROVE_RETURN_IF_ERROR(lineage.bind_all(repo.id_string()).run());
+    GROVE_RETURN_IF_ERROR(lineage_repo_deleting_in(db, repo_id));  // registry/lineage_impl.h
     // Commits, refs, files and tags go by ON DELETE CASCADE.
     GROVE_ASSIGN_OR_RETURN(auto remove, db.prepare("DELETE FROM repos WHERE id = ?"));
     return remove.bind_all(repo_id).run();
@@ -120,6 +147,44 @@ Status SqliteRegistry::set_private(std::int64_t repo_id, bool is_private) {
     GROVE_RETURN_IF_ERROR(update.bind_all(is_private, repo_id).run());
     if (db.changes() == 0) return Status(Code::kRepoNotFound, "no repo with id " + std::to_string(repo_id));
     return Status::ok();
+  });
+}
+
+Result<Repo> SqliteRegistry::rename_repo(std::int64_t repo_id, const std::string& new_ns, const std::string& new_name) {
+  GROVE_RETURN_IF_ERROR(validate_repo_name(new_ns));
+  GROVE_RETURN_IF_ERROR(validate_repo_name(new_name));
+  return write([&](sql::Db& db) -> Result<Repo> {
+    GROVE_ASSIGN_OR_RETURN(Repo repo, load_repo_in(db, repo_id));
+    GROVE_ASSIGN_OR_RETURN(std::string taken, name_taken_in(db, new_ns, new_name, repo_id));
+    if (!taken.empty()) return Status(Code::kAlreadyExists, "repo " + taken + " already exists");
+    std::string old_id = repo.id_string();
+    std::string new_id = new_ns + "/" + new_name;
+    if (old_id == new_id) return invalid_argument("repo " + old_id + " already has that name");
+    GROVE_ASSIGN_OR_RETURN(auto update, db.prepare("UPDATE repos SET ns = ?, name = ? WHERE id = ?"));
+    GROVE_RETURN_IF_ERROR(update.bind_all(new_ns, new_name, repo_id).run());
+    // The new name may have been someone's old name: it now names this repo, not a redirect.
+    GROVE_RETURN_IF_ERROR(forget_old_name_in(db, new_ns, new_name));
+    // A change of letter case only keeps answering under both spellings without a redirect.
+    bool case_only = sql_nocase_equal(old_id, new_id);
+    if (!case_only) {
+      // Keyed by repo id, so a chain of renames (a -> b -> c) sends every old name to the latest.
+      GROVE_ASSIGN_OR_RETURN(auto remember, db.prepare("INSERT OR REPLACE INTO repo_redirects(ns, name, repo_id) "
+                                                       "VALUES (?, ?, ?)"));
+      GROVE_RETURN_IF_ERROR(remember.bind_all(repo.ns, repo.name, repo_id).run());
+      GROVE_RETURN_IF_ERROR(rename_lineage_edges_in(db, old_id, new_id));
+      for (RepoRenamedHook hook : renamed_hooks())
+        GROVE_RETURN_IF_ERROR(hook(db, old_id, new_id).with_context("renaming " + old_id + " to " + new_id));
+    }
+    return load_repo_in(db, repo_id);
+  });
+}
+
+Result<Repo> SqliteRegistry::find_renamed_repo(const std::string& ns, const std::string& name) {
+  return read([&](sql::Db& db) -> Result<Repo> {
+    GROVE_ASSIGN_OR_RETURN(auto select, db.prepare("SELECT repo_id FROM repo_redirects WHERE ns = ? AND name = ?"));
+    GROVE_ASSIGN_OR_RETURN(bool row, select.bind_all(ns, name).step());
+    if (!row) return Status(Code::kRepoNotFound, "Repository " + ns + "/" + name + " not found");
+    return load_repo_in(db, select.int64(0));
   });
 }
 
@@ -168,20 +233,6 @@ Status SqliteRegistry::add_downloads(const std::map<std::int64_t, std::uint64_t>
       update.reset();
     }
     return Status::ok();
-  });
-}
-
-Result<std::vector<LineageEdge>> SqliteRegistry::parents_of(const std::string& repo_id_string) {
-  return read([&](sql::Db& db) {
-    return lineage_where(db, "SELECT child, parent, relation, source FROM lineage WHERE child = ? "
-                             "ORDER BY parent, source", repo_id_string);
-  });
-}
-
-Result<std::vector<LineageEdge>> SqliteRegistry::children_of(const std::string& repo_id_string) {
-  return read([&](sql::Db& db) {
-    return lineage_where(db, "SELECT child, parent, relation, source FROM lineage WHERE parent = ? "
-                             "ORDER BY child, source", repo_id_string);
   });
 }
 

@@ -40,7 +40,11 @@ Result<FileEntry> file_from_row(const sql::Stmt& row) {
 }
 
 Status revision_not_found(const Repo& repo, const std::string& revision) {
-  return {Code::kRevisionNotFound, "Revision '" + revision + "' not found in repo " + repo.id_string()};
+  std::string message = "Revision '" + revision + "' not found in repo " + repo.id_string();
+  // The Hub's pull requests and conversions: valid names that no repo here has (yet).
+  if (revision.starts_with("refs/pr/")) message += ": this hub has no pull requests";
+  if (revision.starts_with("refs/convert/")) message += ": this hub has no conversion refs";
+  return {Code::kRevisionNotFound, message};
 }
 
 Result<Commit> load_commit_in(sql::Db& db, const Repo& repo, const std::string& commit_id) {

@@ -9,7 +9,7 @@ namespace {
 // Append only: a released migration is never edited, because databases in the field have
 // already run it. Names and namespaces compare case-insensitively (NOCASE) like the Hub's;
 // paths and refs are case-sensitive, compared as bytes.
-constexpr std::array<const char*, 2> kMigrations = {
+constexpr std::array<const char*, 5> kMigrations = {
     // 1: the initial schema.
     R"sql(
 CREATE TABLE users (
@@ -94,6 +94,82 @@ CREATE INDEX lineage_parent ON lineage(parent);
     R"sql(
 ALTER TABLE repos ADD COLUMN downloads INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX repos_downloads ON repos(downloads DESC, id DESC);
+)sql",
+    // 3: old names of renamed repos (POST /api/repos/move). Each old name answers with a redirect
+    // to the repo's current name until the repo is deleted or a new repo takes the name.
+    R"sql(
+CREATE TABLE repo_redirects (
+  ns TEXT NOT NULL COLLATE NOCASE,
+  name TEXT NOT NULL COLLATE NOCASE,
+  repo_id INTEGER NOT NULL REFERENCES repos(id) ON DELETE CASCADE,
+  PRIMARY KEY (ns, name)
+);
+CREATE INDEX repo_redirects_repo ON repo_redirects(repo_id);
+)sql",
+    // 4: the lineage graph (registry/lineage.cpp). Nodes are names, present or not; edges are
+    // every claim; links the graph of strongest claims; closure, child counts and descendants
+    // are aggregates maintained in the same transaction as the links.
+    R"sql(
+CREATE TABLE lineage_nodes (
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE COLLATE NOCASE,    -- "ns/name"
+  repo_id INTEGER UNIQUE REFERENCES repos(id) ON DELETE SET NULL,  -- NULL: not on this hub
+  descendants INTEGER NOT NULL DEFAULT 0,      -- distinct descendants through lineage_links
+  config_quantized INTEGER NOT NULL DEFAULT 0, -- config.json has quantization_config
+  adapter_base TEXT                            -- adapter_config.json base_model_name_or_path
+);
+CREATE TABLE lineage_edges (
+  child INTEGER NOT NULL REFERENCES lineage_nodes(id),
+  parent INTEGER NOT NULL REFERENCES lineage_nodes(id),
+  source TEXT NOT NULL CHECK (source IN ('declared', 'flag', 'inferred', 'detected')),
+  relation TEXT NOT NULL CHECK (relation IN ('finetune', 'adapter', 'merge', 'quantized')),
+  relation_inferred INTEGER NOT NULL DEFAULT 0,
+  similarity_ppm INTEGER,                      -- detected: similarity * 1e6
+  parent_revision TEXT,                        -- flag: the @rev of --base
+  conflict TEXT,                               -- a detection contradicting a claim, in words
+  created_at INTEGER NOT NULL,                 -- unix seconds
+  PRIMARY KEY (child, parent, source)
+) WITHOUT ROWID;
+CREATE INDEX lineage_edges_parent ON lineage_edges(parent);
+CREATE TABLE lineage_links (
+  parent INTEGER NOT NULL,
+  relation TEXT NOT NULL,
+  child INTEGER NOT NULL,
+  source TEXT NOT NULL,
+  similarity_ppm INTEGER,
+  conflict TEXT,
+  PRIMARY KEY (parent, relation, child)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX lineage_links_child ON lineage_links(child, parent);
+CREATE INDEX lineage_links_parent_child ON lineage_links(parent, child);
+CREATE TABLE lineage_closure (
+  ancestor INTEGER NOT NULL,
+  descendant INTEGER NOT NULL,
+  paths INTEGER NOT NULL,                      -- distinct paths ancestor -> descendant, > 0
+  PRIMARY KEY (ancestor, descendant)
+) WITHOUT ROWID;
+CREATE INDEX lineage_closure_descendant ON lineage_closure(descendant, ancestor);
+CREATE TABLE lineage_child_counts (
+  parent INTEGER NOT NULL,
+  relation TEXT NOT NULL,
+  count INTEGER NOT NULL,
+  PRIMARY KEY (parent, relation)
+) WITHOUT ROWID;
+)sql",
+    // 5: GGUF exports cached in storage (registry/exports.cpp).
+    R"sql(
+CREATE TABLE exports (
+  repo_id INTEGER NOT NULL REFERENCES repos(id) ON DELETE CASCADE,
+  commit_id TEXT NOT NULL,
+  quant TEXT NOT NULL,
+  exporter_version INTEGER NOT NULL,
+  sha256 TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY (repo_id, commit_id, quant, exporter_version)
+);
+CREATE INDEX exports_commit ON exports(commit_id, quant, exporter_version);
+CREATE INDEX exports_sha256 ON exports(sha256);
 )sql",
 };
 

@@ -8,6 +8,11 @@ Result<BlobInfo> BlobStore::put(std::span<const std::uint8_t> data, const WriteH
   return writer->commit(std::nullopt, data.size());
 }
 
+Result<ReencodeStats> BlobStore::reencode(const Sha256Digest& /*file*/,
+                                          const std::vector<Sha256Digest>& /*base_files*/) {
+  return ReencodeStats{};  // a store without deltas has nothing to re-encode
+}
+
 Result<std::string> BlobStore::get_small(const Sha256Digest& digest, std::uint64_t max_size) {
   GROVE_ASSIGN_OR_RETURN(BlobInfo info, stat(digest));
   if (info.size > max_size) {

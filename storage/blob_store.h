@@ -3,9 +3,10 @@
 // complete, verified and durable; reads stream out through a BlobReader, optionally over a byte
 // range, and never return bytes that fail verification.
 //
-// Today blobs are plain files (blobs/sha256/ab/cd/<hex>). Framing, compression and deltas
-// (the storage issue) replace the implementation behind this same interface: callers only ever
-// see whole-file SHA-256 names, sizes and byte ranges.
+// Behind it (framed_store.h): files cut into frames (tensor-aligned for safetensors, Xet CDC
+// otherwise), deduplicated by BLAKE3, compressed or delta-encoded against a base model, kept in
+// immutable packs with an SQLite index of frames and per-file recipes. Callers only ever see
+// whole-file SHA-256 names, sizes and byte ranges.
 //
 // Thread-safety: a BlobStore may be used from many threads at once. A writer or reader is used
 // by one thread at a time.
@@ -16,6 +17,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "common/digest.h"
 #include "common/fs.h"
@@ -31,6 +33,17 @@ struct BlobInfo {
 // Hints that let a smarter store cut and compress better. Never needed for correctness.
 struct WriteHints {
   std::string file_name;  // e.g. "model-00001-of-00002.safetensors"
+  // SHA-256s of the files of the model this one derives from (its base_model). Tensors with
+  // the same name, dtype size and shape may then be stored as deltas against the base's.
+  std::vector<Sha256Digest> base_files;
+};
+
+// What BlobStore::reencode did.
+struct ReencodeStats {
+  std::uint64_t frames_examined = 0;
+  std::uint64_t frames_reencoded = 0;
+  std::uint64_t stored_bytes_before = 0;  // of the re-encoded frames
+  std::uint64_t stored_bytes_after = 0;
 };
 
 class BlobWriter {
@@ -51,9 +64,8 @@ class BlobReader {
  public:
   virtual ~BlobReader() = default;
   // Reads the next bytes of the requested range into `out`; 0 means the range is done.
-  // A blob whose content fails verification gives kCorrupt instead of wrong bytes.
-  // (Plain files can only be verified when read whole: a full read checks the SHA-256 at
-  // the end. Frame checksums will cover ranges too.)
+  // A blob whose content fails verification gives kCorrupt instead of wrong bytes: every frame
+  // a read touches is checked against its BLAKE3 id, so ranges are verified too.
   virtual Result<std::size_t> read(std::span<std::uint8_t> out) = 0;
   // Length of the requested range.
   virtual std::uint64_t length() const = 0;
@@ -63,7 +75,8 @@ class BlobStore {
  public:
   virtual ~BlobStore() = default;
 
-  // Opens (creating if needed) a store rooted at `root`. `fs` must outlive the store.
+  // Opens (creating if needed) the framed store rooted at `root`: root/index.db and packs under
+  // root/packs/ (framed_store.h has the options). `fs` must outlive the store.
   static Result<std::unique_ptr<BlobStore>> open_local(const std::string& root,
                                                        FileSystem& fs = FileSystem::local());
 
@@ -77,8 +90,14 @@ class BlobStore {
   virtual Result<std::unique_ptr<BlobReader>> open(const Sha256Digest& digest, std::uint64_t offset = 0,
                                                    std::optional<std::uint64_t> length = std::nullopt) = 0;
 
-  // Removes uploads older than `older_than_seconds` that were never committed (a crashed or
-  // abandoned push). Returns how many were removed.
+  // Re-encodes the frames of a stored file as deltas against the tensors of `base_files` where
+  // that makes them smaller (a base that arrived after the file, or declared after upload).
+  // Frame ids do not change, so the file's recipe and every reader stay valid; the old copies
+  // become garbage for gc. kNotFound when the file is not stored.
+  virtual Result<ReencodeStats> reencode(const Sha256Digest& file, const std::vector<Sha256Digest>& base_files);
+
+  // Removes what uploads that were never committed (a crashed or abandoned push) left behind
+  // and that is older than `older_than_seconds`. Returns how many objects were removed.
   virtual Result<std::size_t> sweep_uploads(std::int64_t older_than_seconds) = 0;
 
   // Convenience for small blobs: one append and a commit.

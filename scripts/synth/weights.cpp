@@ -27,15 +27,6 @@ Kind kind_of(const std::string& name) {
   return Kind::kMatrix;
 }
 
-double sigma_of(Kind kind) {
-  switch (kind) {
-    case Kind::kMatrix: return kMatrixSigma;
-    case Kind::kNorm: return kNormSigma;
-    case Kind::kBias: return kBiasSigma;
-  }
-  return kMatrixSigma;
-}
-
 // The layer index in "model.layers.<i>.", or -1.
 long layer_of(const std::string& name) {
   static const std::string kPrefix = "model.layers.";
@@ -79,6 +70,42 @@ class BaseRows {
   NormalSampler normal_;
   Kind kind_;
 };
+
+// Moves a BF16 value by a signed number of ulps drawn from kUlpMoves, in value order (the key
+// below orders all BF16 bit patterns by value; -0 and +0 are one ulp apart). Integer draws only.
+float move_ulps(float value, Xoshiro256& rng) {
+  const std::uint64_t bits = rng.next();
+  const auto pick = static_cast<std::uint32_t>(bits % 10000);
+  const std::uint64_t more = bits >> 32;  // independent of `pick` for all practical purposes
+  std::uint32_t ulps = 0;
+  if (pick < kUlpMoves[0]) return value;
+  if (pick < kUlpMoves[1]) {
+    ulps = 1;
+  } else if (pick < kUlpMoves[2]) {
+    ulps = 2 + static_cast<std::uint32_t>(more % 2);
+  } else if (pick < kUlpMoves[3]) {
+    // 4-7 as often as 8-15: sizes spread roughly log-uniformly, as in real deltas.
+    ulps = (more & 1) ? 4 + static_cast<std::uint32_t>((more >> 1) % 4)
+                      : 8 + static_cast<std::uint32_t>((more >> 1) % 8);
+  } else {
+    const std::uint64_t r = (more >> 1) % 16;  // 16-31 half the time, then 32-63, 64-127
+    ulps = r < 8 ? 16 + static_cast<std::uint32_t>((more >> 5) % 16)
+                 : r < 13 ? 32 + static_cast<std::uint32_t>((more >> 5) % 32)
+                          : 64 + static_cast<std::uint32_t>((more >> 5) % 64);
+  }
+  const std::uint16_t h = float_to_bf16(value);
+  auto key = static_cast<std::uint16_t>((h & 0x8000u) ? ~h : (h | 0x8000u));
+  key = static_cast<std::uint16_t>((more & 0x80000000u) ? key - ulps : key + ulps);
+  const auto moved = static_cast<std::uint16_t>((key & 0x8000u) ? (key & 0x7FFFu) : ~key);
+  if ((moved & 0x7F80u) == 0x7F80u) return value;  // never into infinity or NaN
+  return bf16_to_float(moved);
+}
+
+// Embedding rows a chat fine-tune never touches: the rarest quarter of the BPE merges (the
+// tokenizer assigns ids in merge order; the last 3 ids are the special tokens, which it uses).
+bool unused_vocab_row(std::uint64_t row, std::uint64_t vocab) {
+  return row >= vocab - vocab / 4 && row + 3 < vocab;
+}
 
 }  // namespace
 
@@ -138,7 +165,7 @@ Status WeightSynth::fill(const TensorInfo& tensor, TensorSink& sink) {
     lora_acc_.resize(cols);
   }
   const double lora_scale = kLoraScale / std::sqrt(static_cast<double>(kLoraRank));
-  const double absolute = kFinetuneAbsolute * sigma_of(kind_of(tensor.name));
+  const bool embeddings = tensor.name == "model.embed_tokens.weight";
 
   for (std::uint64_t r = 0; r < rows; ++r) {
     base.next(row_);
@@ -153,11 +180,8 @@ Status WeightSynth::fill(const TensorInfo& tensor, TensorSink& sink) {
       for (std::uint64_t c = 0; c < cols; ++c) {
         row_[c] = static_cast<float>(row_[c] + lora_scale * lora_acc_[c]);
       }
-    } else if (tuned) {
-      for (float& v : row_) {
-        const double w = v;
-        v = static_cast<float>(w + delta.next() * (kFinetuneRelative * std::fabs(w) + absolute));
-      }
+    } else if (tuned && !(embeddings && unused_vocab_row(r, rows))) {
+      for (float& v : row_) v = move_ulps(v, delta.rng());
     }
     GROVE_RETURN_IF_ERROR(sink.append(row_));
   }

@@ -10,16 +10,16 @@
 //   RMSNorm weights          N(1, 0.025)
 //   q/k/v biases (qwen2)     N(0, 0.01)
 // Variants:
-//   kFinetune       w + N(0,1) * (kFinetuneRelative*|w| + kFinetuneAbsolute*sigma) on tuned
-//                   tensors (all of them, or only the last quarter of the layers plus
-//                   model.norm and lm_head), re-rounded to BF16. Calibrated on the measured
-//                   figures of specs/storage.md rather than a round number: ~97 % of BF16 values
-//                   change (real SFT: 97-98 %), mostly in the low mantissa bits (median 11 ulps),
-//                   and the XOR against the base carries ~7.8 bits/value in byte planes, i.e. ~49 %
-//                   of raw like ZipLLM's BitX on a real Llama SFT.
+//   kFinetune       on tuned tensors (all of them, or only the last quarter of the layers plus
+//                   model.norm and lm_head) every BF16 value moves by a signed number of ulps (in
+//                   value order) drawn like a real instruct tune's: 19 % unchanged, 27 % by 1 ulp,
+//                   25 % by 2-3, 22 % by 4-15, 7 % by 16-127 (kUlpMoves). The embedding rows of the
+//                   rarest quarter of the BPE vocabulary (tokens a chat fine-tune never sees) stay
+//                   bit-identical, as in real tunes.
 //   kLoraMerged     w + kLoraScale * (B A) / sqrt(kLoraRank) on every q_proj and v_proj
-//                   weight, with A [rank, in] and B [out, rank] standard normal: a rank-8 delta of
-//                   std kLoraScale (a tenth of the weights' sigma)
+//                   weight, with A [rank, in] and B [out, rank] standard normal: a rank-16 delta of
+//                   std kLoraScale (most q/v values move, the small ones by many ulps),
+//                   re-rounded to BF16
 #pragma once
 
 #include <cstdint>
@@ -58,10 +58,10 @@ struct WeightRecipe {
   std::string tune_name;
 };
 
-constexpr double kFinetuneRelative = 0.01;
-constexpr double kFinetuneAbsolute = 0.05;  // times the tensor's base sigma
-constexpr std::uint64_t kLoraRank = 8;
-constexpr double kLoraScale = 0.002;
+// Cumulative shares of the ulp moves of a fine-tune, in 1/10000: 0, 1, 2-3, 4-15, 16+.
+constexpr std::uint32_t kUlpMoves[5] = {1900, 4600, 7100, 9300, 10000};
+constexpr std::uint64_t kLoraRank = 16;
+constexpr double kLoraScale = 0.0003;  // 1.5 % of the weights' sigma: a typical merged adapter
 
 class WeightSynth : public TensorSource {
  public:

@@ -75,3 +75,15 @@ TEST_CASE("timestamps are ISO-8601 with milliseconds and Z", "[hub]") {
   CHECK(iso8601_ms(0) == "1970-01-01T00:00:00.000Z");
   CHECK(iso8601_ms(1732864210123) == "2024-11-29T07:10:10.123Z");
 }
+
+TEST_CASE("retarget_repo moves the repo named in a URL and keeps the rest as sent", "[hub]") {
+  CHECK(retarget_repo("/api/models/alice/old/revision/main?expand=sha", "alice", "old", "bob", "new") ==
+        "/api/models/bob/new/revision/main?expand=sha");
+  CHECK(retarget_repo("/alice/old/resolve/feature%2Fx/a%20b.txt", "alice", "old", "bob", "new") ==
+        "/bob/new/resolve/feature%2Fx/a%20b.txt");
+  CHECK(retarget_repo("//ALICE/Old.git/info/lfs/objects/batch", "alice", "old", "bob", "new") ==
+        "/bob/new.git/info/lfs/objects/batch");
+  CHECK(retarget_repo("/api/models/al%69ce/old", "alice", "old", "bob", "n.e-w") == "/api/models/bob/n.e-w");
+  CHECK_FALSE(retarget_repo("/api/repos/delete", "alice", "old", "bob", "new"));
+  CHECK_FALSE(retarget_repo("/api/models/alice/other", "alice", "old", "bob", "new"));
+}

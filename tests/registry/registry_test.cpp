@@ -637,5 +637,6 @@ TEST_CASE("everything is still there after reopening the database", "[registry]"
   CHECK(paths_of(ok(registry->list_files(repo.id, head))) == std::vector<std::string>{"a/b.txt", "w.gguf"});
   CHECK(ok(registry->list_commits(repo.id, head, 10, 0)).size() == 2);
   CHECK(ok(registry->children_of("base/model")).size() == 1);
-  CHECK(repo.tags == std::vector<std::string>{"base_model:base/model", "base_model:finetune:base/model"});
+  // w.gguf makes the undeclared relation "quantized" (registry/lineage.h infer_relation).
+  CHECK(repo.tags == std::vector<std::string>{"base_model:base/model", "base_model:quantized:base/model"});
 }

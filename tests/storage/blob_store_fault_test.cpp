@@ -4,6 +4,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "storage/framed_store.h"
 #include "storage_test_util.h"
 #include "tests/common/fault_injection_fs.h"
 
@@ -30,8 +31,15 @@ Result<BlobInfo> write_in_ten(BlobStore& store, const std::vector<std::uint8_t>&
 void check_nothing_visible(BlobStore& store, const std::string& root, const Sha256Digest& digest) {
   CHECK(store.stat(digest).status().code() == Code::kNotFound);
   CHECK(store.open(digest).status().code() == Code::kNotFound);
-  CHECK(upload_files(root).empty());
-  CHECK(blob_file_count(root) == 0);
+  CHECK(pack_files(root).empty());  // the failed writer deleted the packs it had put
+}
+
+// Small packs: a 500 kB upload seals several during its appends, so failures hit both the
+// appends and the commit.
+Result<std::unique_ptr<BlobStore>> open_small_packs(const std::string& root, FileSystem& fs) {
+  FramedStoreOptions options;
+  options.pack_target_bytes = 64 << 10;
+  return open_local_framed_store(root, fs, options);
 }
 
 void check_store_still_works(FaultInjectionFileSystem& fs, BlobStore& store,
@@ -49,31 +57,39 @@ void check_store_still_works(FaultInjectionFileSystem& fs, BlobStore& store,
 TEST_CASE("an I/O failure during upload leaves no blob and the store keeps working", "[storage]") {
   TempDir dir;
   FaultInjectionFileSystem fs(FileSystem::local());
-  auto opened = BlobStore::open_local(dir.path(), fs);
+  auto opened = open_small_packs(dir.path(), fs);
   REQUIRE(opened.is_ok());
   BlobStore& store = **opened;
   const auto data = random_bytes(500000, 23);
   const Sha256Digest digest = Sha256::of(data);
 
-  SECTION("the 3rd write fails") {
-    fs.fail_write_after(3);
+  SECTION("the n-th write fails, for every n the upload makes") {
+    // Until n passes the number of writes the upload makes, and it succeeds.
+    std::uint64_t n = 1;
+    for (;; ++n) {
+      INFO("failing write " << n);
+      fs.fail_write_after(n);
+      auto info = write_in_ten(store, data);
+      fs.clear_faults();
+      if (info.is_ok()) break;
+      CHECK(info.status().code() == Code::kIoError);
+      CHECK(fs.injected_write_failures() == n);
+      check_nothing_visible(store, dir.path(), digest);
+      REQUIRE(n < 100);
+    }
+    CHECK(n > 4);  // the upload really wrote several packs
+  }
+  SECTION("a writer stays failed after a failed write") {
+    fs.fail_write_after(1);
     auto writer = store.begin_write();
     REQUIRE(writer.is_ok());
-    CHECK((*writer)->append(std::span(data).first(1000)).is_ok());
-    CHECK((*writer)->append(std::span(data).subspan(1000, 1000)).is_ok());
-    Status third = (*writer)->append(std::span(data).subspan(2000));
-    CHECK(third.code() == Code::kIoError);
-    CHECK(fs.injected_write_failures() == 1);
-    // The writer stays failed; nothing it does now can publish the blob.
-    CHECK_FALSE((*writer)->append(std::span(data).subspan(2000)).is_ok());
+    Status s;
+    for (std::size_t off = 0; off < data.size() && s.is_ok(); off += 100000)
+      s = (*writer)->append(std::span(data).subspan(off, 100000));
+    CHECK(s.code() == Code::kIoError);
+    fs.clear_faults();
+    CHECK_FALSE((*writer)->append(std::span(data).first(10)).is_ok());
     CHECK_FALSE((*writer)->commit().is_ok());
-    check_nothing_visible(store, dir.path(), digest);
-  }
-  SECTION("every write from the 5th on fails") {
-    fs.fail_write_after(5);
-    auto info = write_in_ten(store, data);
-    REQUIRE_FALSE(info.is_ok());
-    CHECK(info.status().code() == Code::kIoError);
     check_nothing_visible(store, dir.path(), digest);
   }
   SECTION("the rename into place fails") {
@@ -90,7 +106,20 @@ TEST_CASE("an I/O failure during upload leaves no blob and the store keeps worki
     CHECK(info.status().code() == Code::kIoError);
     check_nothing_visible(store, dir.path(), digest);
   }
+  SECTION("the sync of a folder fails") {
+    fs.fail_sync_dir(true);
+    auto info = write_in_ten(store, data);
+    REQUIRE_FALSE(info.is_ok());
+    CHECK(info.status().code() == Code::kIoError);
+    check_nothing_visible(store, dir.path(), digest);
+  }
   check_store_still_works(fs, store, data);
+  // And a store reopened on the same folder sees exactly the one committed blob.
+  auto reopened = BlobStore::open_local(dir.path());
+  REQUIRE(reopened.is_ok());
+  auto back = read_range(**reopened, digest, 0, std::nullopt);
+  REQUIRE(back.is_ok());
+  CHECK(*back == data);
 }
 
 // A failed folder sync after the rename cannot take the blob back (it may be a concurrent
@@ -105,7 +134,7 @@ TEST_CASE("a failed folder sync fails the commit and a retry succeeds", "[storag
   auto info = (*store)->put(data);
   REQUIRE_FALSE(info.is_ok());
   CHECK(info.status().code() == Code::kIoError);
-  CHECK(upload_files(dir.path()).empty());
+  CHECK(pack_files(dir.path()).empty());
   fs.clear_faults();
   auto retry = (*store)->put(data);
   REQUIRE(retry.is_ok());
@@ -141,6 +170,5 @@ TEST_CASE("committed blobs survive a crash that drops unsynced data", "[storage]
     REQUIRE(back.is_ok());
     CHECK(*back == contents[i]);
   }
-  CHECK(upload_files(dir.path()).empty());
-  CHECK(blob_file_count(dir.path()) == contents.size());
+  CHECK(pack_files(dir.path()).size() == contents.size());
 }

@@ -10,6 +10,7 @@
 #include <random>
 #include <thread>
 
+#include "storage/framed_store.h"
 #include "storage_test_util.h"
 
 using namespace grove;
@@ -22,22 +23,6 @@ std::unique_ptr<BlobStore> open_store(const std::string& root) {
   auto store = BlobStore::open_local(root);
   REQUIRE(store.is_ok());
   return std::move(store).value();
-}
-
-// Writes `data` in chunks of random size (1 byte to `max_chunk`) and commits.
-Result<BlobInfo> write_in_chunks(BlobStore& store, const std::vector<std::uint8_t>& data, std::uint64_t seed,
-                                 std::size_t max_chunk = 256 << 10) {
-  auto writer = store.begin_write();
-  if (!writer.is_ok()) return writer.status();
-  std::mt19937_64 rng(seed);
-  std::span<const std::uint8_t> rest(data);
-  while (!rest.empty()) {
-    std::size_t n = std::min<std::size_t>(rest.size(), 1 + rng() % max_chunk);
-    Status s = (*writer)->append(rest.first(n));
-    if (!s.is_ok()) return s;
-    rest = rest.subspan(n);
-  }
-  return (*writer)->commit(Sha256::of(data), data.size());
 }
 
 std::vector<std::uint8_t> bytes_of(std::string_view s) { return {s.begin(), s.end()}; }
@@ -58,8 +43,7 @@ TEST_CASE("a small blob round trips under the SHA-256 of its content", "[storage
   auto text = store->get_small(info->digest);
   REQUIRE(text.is_ok());
   CHECK(*text == "hello world");
-  CHECK(std::filesystem::is_regular_file(blob_path(dir.path(), info->digest)));
-  CHECK(upload_files(dir.path()).empty());
+  CHECK(pack_files(dir.path()).size() == 1);
 }
 
 TEST_CASE("the empty blob is stored and reads back as nothing", "[storage]") {
@@ -191,22 +175,26 @@ TEST_CASE("a commit that does not match the expected digest or size stores nothi
     CHECK(info.status().message() == "received 16 bytes, expected 17");
   }
   CHECK(store->stat(actual).status().code() == Code::kNotFound);
-  CHECK(upload_files(dir.path()).empty());
-  CHECK(blob_file_count(dir.path()) == 0);
+  CHECK(pack_files(dir.path()).empty());
 }
 
 TEST_CASE("a writer dropped without commit leaves nothing behind", "[storage]") {
   TempDir dir;
-  auto store = open_store(dir.path());
-  const auto data = random_bytes(100000, 5);
+  // Small packs, so the writer seals and puts some while it is still open.
+  FramedStoreOptions options;
+  options.pack_target_bytes = 64 << 10;
+  auto opened = open_local_framed_store(dir.path(), FileSystem::local(), options);
+  REQUIRE(opened.is_ok());
+  auto store = std::move(*opened);
+  const auto data = random_bytes(400000, 5);
   {
     auto writer = store->begin_write();
     REQUIRE(writer.is_ok());
     REQUIRE((*writer)->append(data).is_ok());
-    CHECK(upload_files(dir.path()).size() == 1);  // the bytes were really staged
+    CHECK(!pack_files(dir.path()).empty());  // the bytes were really staged
+    CHECK(store->stat(Sha256::of(data)).status().code() == Code::kNotFound);
   }
-  CHECK(upload_files(dir.path()).empty());
-  CHECK(blob_file_count(dir.path()) == 0);
+  CHECK(pack_files(dir.path()).empty());
   CHECK(store->stat(Sha256::of(data)).status().code() == Code::kNotFound);
 }
 
@@ -243,8 +231,7 @@ TEST_CASE("identical content is stored once", "[storage]") {
   REQUIRE(info_c.is_ok());
   CHECK(info_a->digest == info_b->digest);
   CHECK(info_b->digest == info_c->digest);
-  CHECK(blob_file_count(dir.path()) == 1);
-  CHECK(upload_files(dir.path()).empty());
+  CHECK(pack_files(dir.path()).size() == 1);
   auto back = read_range(*store, info_a->digest, 0, std::nullopt);
   REQUIRE(back.is_ok());
   CHECK(*back == data);
@@ -280,8 +267,11 @@ TEST_CASE("8 threads writing and reading overlapping contents agree", "[storage]
   }
   for (auto& th : threads) th.join();
   CHECK(failures == 0);
-  CHECK(blob_file_count(dir.path()) == contents.size());
-  CHECK(upload_files(dir.path()).empty());
+  // Racing uploads of one content may each seal a pack, but every frame is indexed once: the
+  // store holds far less than the 24 uploads wrote.
+  std::uint64_t total = 0;
+  for (const auto& c : contents) total += c.size();
+  CHECK(pack_bytes(dir.path()) < 3 * total);
 }
 
 TEST_CASE("a blob damaged on disk fails its full read with kCorrupt", "[storage]") {
@@ -290,21 +280,17 @@ TEST_CASE("a blob damaged on disk fails its full read with kCorrupt", "[storage]
   const auto data = random_bytes(300000, 17);
   auto info = store->put(data);
   REQUIRE(info.is_ok());
-  const std::string path = blob_path(dir.path(), info->digest);
+  REQUIRE(pack_files(dir.path()).size() == 1);
+  const std::string path = pack_files(dir.path()).front();
 
   SECTION("a flipped byte") {
-    {
-      std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
-      REQUIRE(f);
-      f.seekp(123456);
-      f.put(static_cast<char>(data[123456] ^ 0x01));
-    }
+    flip_bit(path, 150000);  // inside some frame: random bytes are stored raw
     auto reader = store->open(info->digest);
     REQUIRE(reader.is_ok());
     auto back = read_all(**reader);
     REQUIRE_FALSE(back.is_ok());
     CHECK(back.status().code() == Code::kCorrupt);
-    CHECK(back.status().message().find("blob " + info->digest.hex() + " is corrupt: content hashes to ") == 0);
+    CHECK(back.status().message().find("blob " + info->digest.hex() + " is corrupt: frame ") == 0);
     // The error sticks: reading on never turns into a clean end.
     std::uint8_t byte;
     CHECK((*reader)->read({&byte, 1}).status().code() == Code::kCorrupt);
@@ -320,54 +306,61 @@ TEST_CASE("a blob damaged on disk fails its full read with kCorrupt", "[storage]
   }
 }
 
-TEST_CASE("sweep_uploads removes only uploads older than the grace period", "[storage]") {
+TEST_CASE("sweep_uploads removes only unindexed packs older than the grace period", "[storage]") {
   TempDir dir;
-  auto store = open_store(dir.path());
-  auto old_writer = store->begin_write();
-  auto live_writer = store->begin_write();
-  REQUIRE(old_writer.is_ok());
-  REQUIRE(live_writer.is_ok());
-  REQUIRE((*old_writer)->append(as_bytes("abandoned")).is_ok());
-  REQUIRE((*live_writer)->append(as_bytes("still coming")).is_ok());
-  // Another file in uploads/ that is not an upload is none of the sweep's business.
-  std::ofstream(dir.path() + "/uploads/README") << "keep";
+  FramedStoreOptions options;
+  options.pack_target_bytes = 64 << 10;
+  auto opened = open_local_framed_store(dir.path(), FileSystem::local(), options);
+  REQUIRE(opened.is_ok());
+  auto store = std::move(*opened);
+  const auto committed = random_bytes(200000, 61);
+  auto info = store->put(committed);
+  REQUIRE(info.is_ok());
+  const auto live_packs = pack_files(dir.path());
+  REQUIRE(!live_packs.empty());
 
-  // Age the abandoned upload by two hours. Part files have random names: tell them apart by size.
-  auto before = upload_files(dir.path());
-  REQUIRE(before.size() == 3);
-  std::string old_part;
-  for (const auto& name : before) {
-    if (name != "README" && std::filesystem::file_size(dir.path() + "/uploads/" + name) == 9) old_part = name;
-  }
-  REQUIRE(!old_part.empty());
+  auto abandoned = store->begin_write();
+  auto live = store->begin_write();
+  REQUIRE(abandoned.is_ok());
+  REQUIRE(live.is_ok());
+  REQUIRE((*abandoned)->append(random_bytes(200000, 62)).is_ok());
+  std::vector<std::string> abandoned_packs;
+  for (const auto& p : pack_files(dir.path()))
+    if (std::find(live_packs.begin(), live_packs.end(), p) == live_packs.end()) abandoned_packs.push_back(p);
+  REQUIRE(!abandoned_packs.empty());
+  REQUIRE((*live)->append(random_bytes(200000, 63)).is_ok());
+
+  // Age the abandoned upload's packs and the committed ones by two hours.
   struct timeval times[2];
   ::gettimeofday(&times[0], nullptr);
   times[0].tv_sec -= 7200;
   times[1] = times[0];
-  REQUIRE(::utimes((dir.path() + "/uploads/" + old_part).c_str(), times) == 0);
+  for (const auto& p : abandoned_packs) REQUIRE(::utimes(p.c_str(), times) == 0);
+  for (const auto& p : live_packs) REQUIRE(::utimes(p.c_str(), times) == 0);
 
   auto removed = store->sweep_uploads(3600);
   REQUIRE(removed.is_ok());
-  CHECK(*removed == 1);
-  auto after = upload_files(dir.path());
-  CHECK(after.size() == 2);
-  CHECK(std::find(after.begin(), after.end(), old_part) == after.end());
-  CHECK(std::find(after.begin(), after.end(), "README") != after.end());
+  CHECK(*removed == abandoned_packs.size());
+  for (const auto& p : abandoned_packs) CHECK_FALSE(std::filesystem::exists(p));
+  for (const auto& p : live_packs) CHECK(std::filesystem::exists(p));
 
-  // The live upload was untouched and commits; the swept one cannot.
-  auto live = (*live_writer)->commit();
-  REQUIRE(live.is_ok());
-  CHECK(*store->get_small(live->digest) == "still coming");
-  auto swept = (*old_writer)->commit();
+  // The committed blob still reads, the live upload commits, the swept one cannot.
+  auto back = read_range(*store, info->digest, 0, std::nullopt);
+  REQUIRE(back.is_ok());
+  CHECK(*back == committed);
+  auto live_info = (*live)->commit();
+  REQUIRE(live_info.is_ok());
+  CHECK(read_range(*store, live_info->digest, 0, std::nullopt)->size() == 200000);
+  auto swept = (*abandoned)->commit();
   CHECK_FALSE(swept.is_ok());
-  CHECK(store->stat(Sha256::of(std::string_view("abandoned"))).status().code() == Code::kNotFound);
-  CHECK(upload_files(dir.path()) == std::vector<std::string>{"README"});
+  CHECK(store->stat(Sha256::of(random_bytes(200000, 62))).status().code() == Code::kNotFound);
 }
 
 namespace {
 
-// Deterministic content for the >4 GiB stream: 8-byte words of splitmix64(word index), so any
-// range can be regenerated without keeping the stream.
+// Deterministic content for the >4 GiB stream, regenerable for any range without keeping the
+// stream: sparse-ish, so the store dedups it to little (one 64 KiB run of splitmix64(word index)
+// in every 4 MiB, and 1 MiB around the 4 GiB mark; zeros elsewhere).
 std::uint64_t splitmix64(std::uint64_t x) {
   x += 0x9e3779b97f4a7c15ULL;
   x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
@@ -381,7 +374,10 @@ std::vector<std::uint8_t> generated(std::uint64_t offset, std::size_t length) {
   std::vector<std::uint8_t> words((length + skip + 7) / 8 * 8);
   for (std::size_t i = 0; i < words.size() / 8; ++i) {
     // Host byte order is fine: the same function writes and checks, within one run.
-    const std::uint64_t v = splitmix64(first_word + i);
+    const std::uint64_t w = first_word + i;
+    constexpr std::uint64_t kFourGiBWord = (std::uint64_t{4} << 30) / 8;
+    const bool near_4gib = w + 65536 >= kFourGiBWord && w < kFourGiBWord + 65536;
+    const std::uint64_t v = (w % (std::uint64_t{1} << 19)) < 8192 || near_4gib ? splitmix64(w) : 0;
     std::memcpy(&words[i * 8], &v, 8);
   }
   return {words.begin() + static_cast<std::ptrdiff_t>(skip),

@@ -1,11 +1,14 @@
 // Helpers shared by the storage tests: temporary roots, generated content, whole reads and a
-// look at what a local store left on disk.
+// look at the packs a local store wrote.
 #pragma once
 
 #include <stdlib.h>
 
 #include <cstdint>
+#include <algorithm>
 #include <filesystem>
+#include <fstream>
+#include <span>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -64,24 +67,47 @@ inline Result<std::vector<std::uint8_t>> read_range(BlobStore& store, const Sha2
   return read_all(**reader);
 }
 
-// The documented plain-file layout (README.md); tests use it to damage blobs on purpose.
-inline std::string blob_path(const std::string& root, const Sha256Digest& digest) {
-  const std::string hex = digest.hex();
-  return root + "/blobs/sha256/" + hex.substr(0, 2) + "/" + hex.substr(2, 2) + "/" + hex;
+// Pack files of a local store (root/packs/ab/<name>.pack), sorted.
+inline std::vector<std::string> pack_files(const std::string& root) {
+  std::vector<std::string> out;
+  if (!std::filesystem::exists(root + "/packs")) return out;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(root + "/packs"))
+    if (e.is_regular_file()) out.push_back(e.path().string());
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
-inline std::vector<std::string> upload_files(const std::string& root) {
-  std::vector<std::string> names;
-  for (const auto& e : std::filesystem::directory_iterator(root + "/uploads"))
-    names.push_back(e.path().filename().string());
-  return names;
-}
-
-inline std::size_t blob_file_count(const std::string& root) {
-  std::size_t n = 0;
-  for (const auto& e : std::filesystem::recursive_directory_iterator(root + "/blobs"))
-    if (e.is_regular_file()) ++n;
+inline std::uint64_t pack_bytes(const std::string& root) {
+  std::uint64_t n = 0;
+  for (const auto& p : pack_files(root)) n += std::filesystem::file_size(p);
   return n;
+}
+
+// Flips one bit of the byte at `offset` of `path`.
+inline void flip_bit(const std::string& path, std::uint64_t offset) {
+  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+  if (!f) throw std::runtime_error("cannot open " + path);
+  f.seekg(static_cast<std::streamoff>(offset));
+  char c = 0;
+  f.get(c);
+  f.seekp(static_cast<std::streamoff>(offset));
+  f.put(static_cast<char>(c ^ 0x10));
+}
+
+// Writes `data` in appends of random size (1 byte to `max_chunk`) and commits.
+inline Result<BlobInfo> write_in_chunks(BlobStore& store, std::span<const std::uint8_t> data, std::uint64_t seed,
+                                        std::size_t max_chunk = 256 << 10, const WriteHints& hints = {}) {
+  auto writer = store.begin_write(hints);
+  if (!writer.is_ok()) return writer.status();
+  std::mt19937_64 rng(seed);
+  std::span<const std::uint8_t> rest(data);
+  while (!rest.empty()) {
+    std::size_t n = std::min<std::size_t>(rest.size(), 1 + rng() % max_chunk);
+    Status s = (*writer)->append(rest.first(n));
+    if (!s.is_ok()) return s;
+    rest = rest.subspan(n);
+  }
+  return (*writer)->commit(Sha256::of(data), data.size());
 }
 
 }  // namespace grove::storage::test

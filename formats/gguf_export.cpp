@@ -1,0 +1,203 @@
+#include "formats/gguf_export.h"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstring>
+#include <mutex>
+
+#include "formats/gguf_export_impl.h"
+
+namespace grove::formats {
+namespace {
+
+std::array<float, 256> make_fp8_table() {
+  std::array<float, 256> t{};
+  for (int b = 0; b < 256; ++b) {
+    const int sign = b >> 7, exp = (b >> 3) & 15, mant = b & 7;
+    float v;
+    if (exp == 15 && mant == 7) v = NAN;
+    else if (exp == 0) v = std::ldexp(static_cast<float>(mant), -9);  // mant/8 · 2^-6
+    else v = std::ldexp(1.0f + static_cast<float>(mant) / 8.0f, exp - 7);
+    t[b] = sign ? -v : v;
+  }
+  return t;
+}
+
+const std::array<float, 256>& fp8_table() {
+  static const std::array<float, 256> table = make_fp8_table();
+  return table;
+}
+
+// Source index of output position `r` under the llama Q/K permutation (spec §5.2): output
+// h·hd + 2i + half comes from input h·hd + half·hd/2 + i.
+std::uint64_t permuted_source(std::uint64_t r, std::uint32_t hd) {
+  const std::uint64_t h = r / hd, w = r % hd;
+  return h * hd + (w % 2) * (hd / 2) + w / 2;
+}
+
+// Decodes `n` consecutive elements starting at element `first` of the chunk's source bytes.
+void decode(DType dtype, const std::uint8_t* src, std::size_t first, std::size_t n, float* out) {
+  switch (dtype) {
+    case DType::kBF16:
+      for (std::size_t i = 0; i < n; ++i) {
+        std::uint16_t b;
+        std::memcpy(&b, src + 2 * (first + i), 2);
+        out[i] = bf16_to_fp32(b);
+      }
+      break;
+    case DType::kF16:
+      for (std::size_t i = 0; i < n; ++i) {
+        std::uint16_t b;
+        std::memcpy(&b, src + 2 * (first + i), 2);
+        out[i] = fp16_to_fp32(b);
+      }
+      break;
+    case DType::kF32:
+      std::memcpy(out, src + 4 * first, 4 * n);
+      break;
+    case DType::kF8_E4M3: {
+      const auto& table = fp8_table();
+      for (std::size_t i = 0; i < n; ++i) out[i] = table[src[first + i]];
+      break;
+    }
+    default:
+      std::fill(out, out + n, 0.0f);  // plan_export admits no other dtype
+  }
+}
+
+}  // namespace
+
+float fp8_e4m3_to_fp32(std::uint8_t bits) { return fp8_table()[bits]; }
+
+GgufExport::GgufExport(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+GgufExport::~GgufExport() = default;
+
+Result<std::unique_ptr<GgufExport>> GgufExport::plan(ModelSource& source, const ExportOptions& options) {
+  auto impl = std::make_unique<Impl>(source, options);
+  GROVE_RETURN_IF_ERROR(plan_export(*impl));
+  return std::unique_ptr<GgufExport>(new GgufExport(std::move(impl)));
+}
+
+std::uint64_t GgufExport::size() const { return impl_->total_size; }
+std::uint64_t GgufExport::header_size() const { return impl_->header.size(); }
+std::uint64_t GgufExport::position() const { return impl_->position; }
+const ExportType& GgufExport::type() const { return impl_->type; }
+const ModelConfig& GgufExport::config() const { return impl_->config; }
+const GgufVocab& GgufExport::vocab() const { return impl_->vocab; }
+const std::vector<PlannedTensor>& GgufExport::tensors() const { return impl_->planned; }
+
+Result<std::size_t> GgufExport::read(std::span<std::uint8_t> out) {
+  Impl& m = *impl_;
+  std::size_t done = 0;
+  while (done < out.size()) {
+    if (m.out_pos == m.out.size()) {
+      if (m.position + done == m.total_size) break;
+      m.out.clear();
+      m.out_pos = 0;
+      GROVE_RETURN_IF_ERROR(m.produce_next());
+      if (m.out.empty()) return internal_error("GGUF export produced fewer bytes than planned");
+    }
+    std::size_t n = std::min(out.size() - done, m.out.size() - m.out_pos);
+    std::memcpy(out.data() + done, m.out.data() + m.out_pos, n);
+    m.out_pos += n;
+    done += n;
+  }
+  m.position += done;
+  return done;
+}
+
+Status GgufExport::Impl::produce_next() {
+  if (!header_sent) {
+    out.assign(header.begin(), header.end());
+    header_sent = true;
+    return Status::ok();
+  }
+  while (job < jobs.size()) {
+    TensorJob& j = jobs[job];
+    if (row < j.rows) return produce_chunk(j);
+    if (!padding_sent) {
+      padding_sent = true;
+      const std::uint64_t align = kGgufDefaultAlignment;
+      const std::uint64_t pad = (align - j.planned.bytes % align) % align;
+      if (pad) {
+        out.assign(pad, 0);
+        return Status::ok();
+      }
+    }
+    ++job;
+    row = 0;
+    padding_sent = false;
+  }
+  return Status::ok();
+}
+
+Status GgufExport::Impl::produce_chunk(TensorJob& j) {
+  const QuantType qt = j.planned.type;
+  const std::uint64_t cols = j.cols;
+  const std::size_t row_bytes = quantized_row_size(qt, cols);
+  // Rows per chunk: about chunk_elements elements, whole heads when permuting.
+  const std::uint64_t unit = j.permute && j.rows > 1 ? j.head_dim : 1;
+  std::uint64_t chunk = std::max<std::uint64_t>(1, options.chunk_elements / std::max<std::uint64_t>(1, cols * unit)) * unit;
+  const std::uint64_t r0 = row, r1 = std::min(j.rows, r0 + chunk), n = r1 - r0;
+  out.resize(n * row_bytes);
+
+  const float* values = nullptr;
+  DType dtype = DType::kF32;
+  std::uint64_t scale_r0 = 0, scale_cols = 0;
+  if (j.source) {
+    dtype = j.source->dtype;
+    const std::size_t es = dtype_size(dtype);
+    src_bytes.resize(n * cols * es);
+    GROVE_RETURN_IF_ERROR(source.read(j.source->file, j.source->data_offset + r0 * cols * es, src_bytes));
+    if (j.scale) {
+      scale_r0 = r0 / kFp8BlockSize;
+      const std::uint64_t scale_r1 = (r1 - 1) / kFp8BlockSize + 1;
+      scale_cols = j.scale->shape.size() == 2 ? j.scale->shape[1] : 1;
+      const std::size_t ses = dtype_size(j.scale->dtype);
+      std::vector<std::uint8_t> raw((scale_r1 - scale_r0) * scale_cols * ses);
+      GROVE_RETURN_IF_ERROR(source.read(j.scale->file, j.scale->data_offset + scale_r0 * scale_cols * ses, raw));
+      scales.resize((scale_r1 - scale_r0) * scale_cols);
+      decode(j.scale->dtype, raw.data(), 0, scales.size(), scales.data());
+    }
+  } else {
+    values = j.values.data() + r0 * cols;
+  }
+
+  const unsigned parts = pool.size();
+  scratch.resize(parts);
+  std::mutex error_mu;
+  Status error;
+  pool.run([&](unsigned part) {
+    std::vector<float>& buf = scratch[part];
+    buf.resize(cols);
+    const std::uint64_t a = n * part / parts, b = n * (part + 1) / parts;
+    for (std::uint64_t k = a; k < b; ++k) {
+      const std::uint64_t r = r0 + k;  // output row
+      const std::uint64_t s = j.permute && j.rows > 1 ? permuted_source(r, j.head_dim) : r;
+      if (values) {
+        std::memcpy(buf.data(), values + (s - r0) * cols, cols * sizeof(float));
+      } else {
+        decode(dtype, src_bytes.data(), (s - r0) * cols, cols, buf.data());
+        if (j.scale) {
+          const float* srow = scales.data() + (s / kFp8BlockSize - scale_r0) * scale_cols;
+          for (std::uint64_t c = 0; c < cols; ++c) buf[c] = buf[c] * srow[c / kFp8BlockSize];
+        }
+      }
+      if (j.permute && j.rows == 1) {  // a 1-D bias: permute its elements
+        std::vector<float> tmp(buf.begin(), buf.end());
+        for (std::uint64_t e = 0; e < cols; ++e) buf[e] = tmp[permuted_source(e, j.head_dim)];
+      }
+      Status st = quantize_row(qt, {buf.data(), cols}, {out.data() + k * row_bytes, row_bytes});
+      if (!st.is_ok()) {
+        std::lock_guard lock(error_mu);
+        if (error.is_ok()) error = st.with_context("tensor " + j.planned.name);
+      }
+    }
+  });
+  GROVE_RETURN_IF_ERROR(error);
+  row = r1;
+  return Status::ok();
+}
+
+}  // namespace grove::formats

@@ -1,0 +1,80 @@
+// Safetensors model -> GGUF, streamed. plan() reads only config.json, the tokenizer files and
+// the safetensors headers, checks everything an export needs (architecture, tokenizer, every
+// tensor present with the shape config.json implies, a known export type) and lays out the
+// whole file: header bytes, each tensor's offset and size, the total length. Nothing is
+// produced before that succeeds, so a caller can answer "no" (or send Content-Length) first.
+//
+// read() then yields the file front to back: the header, then tensor by tensor, each read in
+// chunks of whole rows (whole heads for permuted Q/K), dequantized to float32 (BF16, F16, F32,
+// FP8 E4M3 with 128x128 block scales) and quantized on `threads` workers. Memory is a few
+// chunk buffers (about chunk_elements × 10 bytes), whatever the model size.
+//
+// Mapping and metadata follow ../shared/specs/gguf.md §5–6 (llama, mistral as llama, qwen2);
+// per-tensor types follow gguf_mix.h. Tensors are written in llama-quantize's order (non-layer
+// tensors by name, then blk.0.*, blk.1.*, ... each by name).
+//
+// Thread-safety: one thread calls read(); the object owns its worker threads.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "formats/gguf_mix.h"
+#include "formats/gguf_vocab.h"
+#include "formats/model_config.h"
+#include "formats/model_source.h"
+
+namespace grove::formats {
+
+// Bumped whenever the bytes an export produces change; caches are keyed by it.
+inline constexpr int kGgufExporterVersion = 1;
+
+struct ExportOptions {
+  std::string quant = "Q8_0";  // an ExportType name
+  std::string model_name;      // general.name (left out when empty)
+  unsigned threads = 0;        // 0: one per core
+  std::size_t chunk_elements = std::size_t{1} << 21;  // rows per chunk ≈ this / row length
+};
+
+struct PlannedTensor {
+  std::string name;         // GGUF name
+  std::string source_name;  // safetensors name, empty for a computed tensor (rope_freqs)
+  QuantType type;
+  std::vector<std::uint64_t> dims;  // GGUF order: ne0 first
+  std::uint64_t offset = 0;         // from the start of the file
+  std::uint64_t bytes = 0;          // without padding
+};
+
+class GgufExport {
+ public:
+  // `source` must outlive the export. kInvalidArgument (model cannot be exported, or an
+  // unknown export type) with a message saying what is wrong; storage errors as they come.
+  static Result<std::unique_ptr<GgufExport>> plan(ModelSource& source, const ExportOptions& options);
+  ~GgufExport();
+
+  std::uint64_t size() const;         // total file length
+  std::uint64_t header_size() const;  // bytes before the first tensor's data
+  std::uint64_t position() const;     // bytes read() has returned so far
+  const ExportType& type() const;
+  const ModelConfig& config() const;
+  const GgufVocab& vocab() const;
+  const std::vector<PlannedTensor>& tensors() const;
+
+  // Fills `out` with the next bytes; returns how many, 0 only at the end of the file.
+  Result<std::size_t> read(std::span<std::uint8_t> out);
+
+  struct Impl;  // gguf_export_impl.h; named here only so the implementation files can share it
+
+ private:
+  explicit GgufExport(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Decodes one FP8 E4M3 (e4m3fn: bias 7, no infinities, S.1111.111 is NaN) byte.
+float fp8_e4m3_to_fp32(std::uint8_t bits);
+
+}  // namespace grove::formats

@@ -1,0 +1,252 @@
+#include "hub/export_cache.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+
+#include "common/fs.h"
+#include "common/log.h"
+#include "formats/gguf_export.h"
+#include "hub/hub.h"
+
+namespace grove::hub {
+
+Result<std::vector<formats::SourceFile>> StoredModelSource::list_files() {
+  std::vector<formats::SourceFile> out;
+  for (const registry::FileEntry& f : files_) out.push_back({f.path, f.size});
+  return out;
+}
+
+Status StoredModelSource::read(const std::string& path, std::uint64_t offset, std::span<std::uint8_t> out) {
+  auto it = std::find_if(files_.begin(), files_.end(), [&](const registry::FileEntry& f) { return f.path == path; });
+  if (it == files_.end()) return not_found(path + " is not a file of this revision");
+  GROVE_ASSIGN_OR_RETURN(auto reader, store_.open(it->sha256, offset, out.size()));
+  std::size_t done = 0;
+  while (done < out.size()) {
+    GROVE_ASSIGN_OR_RETURN(std::size_t n, reader->read(out.subspan(done)));
+    if (n == 0) return corrupt(path + " ended early in storage");
+    done += n;
+  }
+  return Status::ok();
+}
+
+// One running export: a producer thread filling a spool file that readers follow.
+class ExportJob {
+ public:
+  ExportJob(std::unique_ptr<StoredModelSource> source, std::unique_ptr<formats::GgufExport> exporter, std::string spool)
+      : source_(std::move(source)), exporter_(std::move(exporter)), spool_(std::move(spool)) {}
+  ~ExportJob() {
+    if (thread_.joinable()) thread_.join();
+    if (fd_ >= 0) ::close(fd_);
+    ::unlink(spool_.c_str());
+  }
+
+  std::uint64_t size() const { return exporter_->size(); }
+
+  Status start(registry::Registry& registry, storage::BlobStore& store, registry::ExportRecord record,
+               std::function<void()> on_done) {
+    fd_ = ::open(spool_.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd_ < 0) return errno_status("open", spool_);
+    thread_ = std::thread([this, &registry, &store, record = std::move(record), on_done = std::move(on_done)]() {
+      Status s = produce(registry, store, record);
+      {
+        std::lock_guard lock(mu_);
+        done_ = true;
+        error_ = s;
+      }
+      cv_.notify_all();
+      if (!s.is_ok()) GROVE_LOG(kError, "export of " << record.commit_id << " at " << record.quant << " failed: " << s.to_string());
+      on_done();
+    });
+    return Status::ok();
+  }
+
+  void cancel() {
+    cancelled_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+
+  // Copies bytes at `offset` into `out`, waiting until the producer has written them.
+  Result<std::size_t> read_at(std::uint64_t offset, std::span<std::uint8_t> out) {
+    std::uint64_t available;
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [&] { return produced_ > offset || done_; });
+      if (produced_ <= offset && !error_.is_ok()) return error_;
+      if (produced_ <= offset) return internal_error("export ended before byte " + std::to_string(offset));
+      available = produced_;
+    }
+    std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(out.size(), available - offset));
+    ssize_t got = ::pread(fd_, out.data(), n, static_cast<off_t>(offset));
+    if (got < 0) return errno_status("read", spool_);
+    return static_cast<std::size_t>(got);
+  }
+
+ private:
+  Status produce(registry::Registry& registry, storage::BlobStore& store, registry::ExportRecord record) {
+    // `record` is a copy: the caller logs the original.
+    storage::WriteHints hints;
+    hints.file_name = record.quant + ".gguf";
+    GROVE_ASSIGN_OR_RETURN(auto writer, store.begin_write(hints));
+    std::vector<std::uint8_t> buf(1 << 20);
+    std::uint64_t written = 0;
+    while (!cancelled_) {
+      GROVE_ASSIGN_OR_RETURN(std::size_t n, exporter_->read(buf));
+      if (n == 0) break;
+      for (std::size_t done = 0; done < n;) {
+        ssize_t w = ::pwrite(fd_, buf.data() + done, n - done, static_cast<off_t>(written + done));
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0) return errno_status("write", spool_);
+        done += static_cast<std::size_t>(w);
+      }
+      GROVE_RETURN_IF_ERROR(writer->append({buf.data(), n}));
+      written += n;
+      {
+        std::lock_guard lock(mu_);
+        produced_ = written;
+      }
+      cv_.notify_all();
+    }
+    if (cancelled_) return Status(Code::kUnavailable, "export cancelled: the hub is shutting down");
+    GROVE_ASSIGN_OR_RETURN(storage::BlobInfo info, writer->commit(std::nullopt, exporter_->size()));
+    record.sha256 = info.digest;
+    record.size = info.size;
+    return registry.record_export(record);
+  }
+
+  std::unique_ptr<StoredModelSource> source_;
+  std::unique_ptr<formats::GgufExport> exporter_;
+  const std::string spool_;
+  int fd_ = -1;
+  std::thread thread_;
+  std::atomic<bool> cancelled_{false};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::uint64_t produced_ = 0;  // guarded by mu_
+  bool done_ = false;           // guarded by mu_
+  Status error_;                // guarded by mu_
+};
+
+namespace {
+
+class JobReader final : public storage::BlobReader {
+ public:
+  JobReader(std::shared_ptr<ExportJob> job, std::uint64_t offset, std::uint64_t length)
+      : job_(std::move(job)), pos_(offset), length_(length), end_(offset + length) {}
+  Result<std::size_t> read(std::span<std::uint8_t> out) override {
+    if (pos_ >= end_) return std::size_t{0};
+    out = out.subspan(0, std::min<std::uint64_t>(out.size(), end_ - pos_));
+    GROVE_ASSIGN_OR_RETURN(std::size_t n, job_->read_at(pos_, out));
+    pos_ += n;
+    return n;
+  }
+  std::uint64_t length() const override { return length_; }
+
+ private:
+  std::shared_ptr<ExportJob> job_;
+  std::uint64_t pos_, length_, end_;
+};
+
+std::string cache_key(const std::string& commit, const std::string& quant) {
+  return commit + "/" + quant + "/" + std::to_string(formats::kGgufExporterVersion);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<storage::BlobReader>> ExportHandle::open(storage::BlobStore& store, std::uint64_t offset,
+                                                                std::uint64_t length) const {
+  if (stored) return store.open(stored->sha256, offset, length);
+  if (!running) return internal_error("export handle without a source");
+  return std::unique_ptr<storage::BlobReader>(std::make_unique<JobReader>(running, offset, length));
+}
+
+ExportCache::ExportCache(registry::Registry& registry, storage::BlobStore& store, std::string spool_dir)
+    : registry_(registry), store_(store), spool_dir_(std::move(spool_dir)) {
+  // Spool files of a hub that died mid-export: nothing refers to them any more.
+  FileSystem& fs = FileSystem::local();
+  if (auto names = fs.list(spool_dir_); names.is_ok()) {
+    for (const std::string& name : *names)
+      if (name.ends_with(".gguf.part")) (void)fs.remove(spool_dir_ + "/" + name);
+  }
+}
+
+ExportCache& Hub::exports() {
+  std::call_once(exports_once_, [this] {
+    exports_ = std::make_shared<ExportCache>(*registry_, *store_, options_.data_dir + "/exports");
+  });
+  return *exports_;
+}
+
+ExportCache::~ExportCache() {
+  std::vector<std::shared_ptr<ExportJob>> jobs;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [key, job] : running_) jobs.push_back(job);
+  }
+  for (auto& job : jobs) job->cancel();
+  std::lock_guard lock(mu_);
+  running_.clear();
+  finished_.clear();
+}
+
+void ExportCache::finished(const std::string& key) {
+  std::lock_guard lock(mu_);
+  auto it = running_.find(key);
+  if (it == running_.end()) return;
+  finished_.push_back(std::move(it->second));
+  running_.erase(it);
+}
+
+Result<ExportHandle> ExportCache::get(const ExportRequest& request, bool start) {
+  const std::string key = cache_key(request.commit, request.quant);
+  std::vector<std::shared_ptr<ExportJob>> reaped;  // destroyed (threads joined) outside the lock
+  {
+    std::lock_guard lock(mu_);
+    reaped.swap(finished_);
+  }
+  reaped.clear();
+  auto from_running = [&]() -> std::optional<ExportHandle> {
+    std::lock_guard lock(mu_);
+    auto it = running_.find(key);
+    if (it == running_.end()) return std::nullopt;
+    return ExportHandle{it->second->size(), std::nullopt, it->second};
+  };
+  if (auto h = from_running()) return *h;
+
+  GROVE_ASSIGN_OR_RETURN(auto stored, registry_.find_export(request.commit, request.quant, formats::kGgufExporterVersion));
+  if (stored && store_.stat(stored->sha256).is_ok()) {
+    if (stored->repo_id != request.repo.id) {  // the same commit exported for another repo
+      registry::ExportRecord mine = *stored;
+      mine.repo_id = request.repo.id;
+      mine.created_at = 0;
+      GROVE_RETURN_IF_ERROR(registry_.record_export(mine));
+    }
+    return ExportHandle{stored->size, stored, nullptr};
+  }
+
+  auto source = std::make_unique<StoredModelSource>(store_, request.files);
+  formats::ExportOptions options;
+  options.quant = request.quant;
+  options.model_name = request.repo.name;
+  GROVE_ASSIGN_OR_RETURN(auto exporter, formats::GgufExport::plan(*source, options));
+  if (!start) return ExportHandle{exporter->size(), std::nullopt, nullptr};
+
+  std::lock_guard lock(mu_);
+  if (auto it = running_.find(key); it != running_.end()) return ExportHandle{it->second->size(), std::nullopt, it->second};
+  GROVE_RETURN_IF_ERROR(FileSystem::local().create_dirs(spool_dir_));
+  std::string spool = spool_dir_ + "/" + std::to_string(::getpid()) + "-" + std::to_string(next_spool_++) + ".gguf.part";
+  auto job = std::make_shared<ExportJob>(std::move(source), std::move(exporter), spool);
+  registry::ExportRecord record;
+  record.repo_id = request.repo.id;
+  record.commit_id = request.commit;
+  record.quant = request.quant;
+  record.exporter_version = formats::kGgufExporterVersion;
+  GROVE_RETURN_IF_ERROR(job->start(registry_, store_, record, [this, key] { finished(key); }));
+  running_[key] = job;
+  return ExportHandle{job->size(), std::nullopt, job};
+}
+
+}  // namespace grove::hub

@@ -1,0 +1,89 @@
+// GGUF exports served by the hub: computed once per (commit, quantization, exporter version),
+// stored as a blob, recorded in the registry's `exports` table, and served from there.
+//
+// The first request plans the export (formats/gguf_export.h: validation and layout, no weight
+// read) and starts one producer thread. The producer writes the GGUF into a spool file under
+// DATA/exports/ and, at the same time, into a BlobWriter; when done it commits the blob and
+// records it. Every request for that key while it runs, whole or ranged, reads the spool file
+// as far as it has grown (waiting for bytes not produced yet): one computation however many
+// ask ("single flight"). Later requests read the stored blob.
+//
+// Thread-safety: every method may be called from any thread. Destruction cancels running
+// exports and waits for their threads.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/status.h"
+#include "formats/model_source.h"
+#include "registry/registry.h"
+#include "storage/blob_store.h"
+
+namespace grove::hub {
+
+// A commit's files, read from the blob store: the exporter's view of a stored model.
+class StoredModelSource final : public formats::ModelSource {
+ public:
+  StoredModelSource(storage::BlobStore& store, std::vector<registry::FileEntry> files)
+      : store_(store), files_(std::move(files)) {}
+  Result<std::vector<formats::SourceFile>> list_files() override;
+  Status read(const std::string& path, std::uint64_t offset, std::span<std::uint8_t> out) override;
+
+ private:
+  storage::BlobStore& store_;
+  std::vector<registry::FileEntry> files_;
+};
+
+class ExportJob;
+
+struct ExportRequest {
+  registry::Repo repo;
+  std::string commit;
+  std::string quant;  // a valid formats::ExportType name
+  std::vector<registry::FileEntry> files;
+};
+
+// What a request is answered from: a stored blob, or a running job's spool.
+struct ExportHandle {
+  std::uint64_t size = 0;
+  std::optional<registry::ExportRecord> stored;
+  std::shared_ptr<ExportJob> running;
+
+  // Opens [offset, offset + length) for reading.
+  Result<std::unique_ptr<storage::BlobReader>> open(storage::BlobStore& store, std::uint64_t offset,
+                                                    std::uint64_t length) const;
+};
+
+class ExportCache {
+ public:
+  ExportCache(registry::Registry& registry, storage::BlobStore& store, std::string spool_dir);
+  ~ExportCache();
+
+  // The stored export, or the running one, or (when `start`) a newly started one. A model that
+  // cannot be exported is kInvalidArgument with the exporter's message, before anything starts.
+  // Without `start` (HEAD), an export not yet running is only planned, to know its size.
+  Result<ExportHandle> get(const ExportRequest& request, bool start);
+
+ private:
+  void finished(const std::string& key);
+
+  registry::Registry& registry_;
+  storage::BlobStore& store_;
+  const std::string spool_dir_;
+  std::mutex mu_;
+  std::map<std::string, std::shared_ptr<ExportJob>> running_;  // guarded by mu_
+  // Jobs whose thread has ended, joined and dropped by the next get(); a reader may still hold
+  // one (its spool file goes with the last reference).
+  std::vector<std::shared_ptr<ExportJob>> finished_;  // guarded by mu_
+  std::uint64_t next_spool_ = 0;                               // guarded by mu_
+};
+
+}  // namespace grove::hub

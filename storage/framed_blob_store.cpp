@@ -1,0 +1,607 @@
+// The framed BlobStore (see framed_store.h): writer, reader, re-encoder, sweep.
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <set>
+#include <unordered_set>
+
+#include "formats/safetensors.h"
+#include "storage/cdc.h"
+#include "storage/framed_core.h"
+#include "storage/framed_store.h"
+#include "storage/pack.h"
+
+namespace grove::storage {
+namespace {
+
+using detail::BaseConfirmation;
+using detail::BaseTensor;
+using detail::Core;
+using detail::FrameScratch;
+
+struct DigestHash {
+  std::size_t operator()(const Blake3Digest& d) const {
+    std::size_t h;
+    std::memcpy(&h, d.bytes.data(), sizeof h);
+    return h;
+  }
+};
+
+std::int64_t now_seconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string shape_string(const std::vector<std::uint64_t>& shape) {
+  std::string s = "[";
+  for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? "," : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+// Headers of other files that merely look like safetensors are not worth buffering much of.
+constexpr std::uint64_t kMaxSniffedHeader = 16u << 20;
+// Generic bytes are fed to the chunker in pieces of at most this, which bounds its buffer.
+constexpr std::size_t kChunkerPiece = 256u << 10;
+
+// A contiguous byte range of the file that is framed one way.
+struct Segment {
+  std::uint64_t begin = 0;
+  std::uint64_t end = 0;  // UINT64_MAX for the open tail
+  int tensor = -1;        // index into the writer's tensors, -1 for CDC bytes
+};
+
+// How one tensor of the file being written is framed and, with a base, delta-encoded.
+struct TensorPlan {
+  std::string name;
+  ElementType type;
+  std::size_t element_size;
+  std::uint64_t begin, end;  // absolute in the file
+  std::optional<BaseTensor> base;
+  BaseConfirmation confirmation;
+};
+
+class FramedWriter final : public BlobWriter {
+ public:
+  FramedWriter(std::shared_ptr<Core> core, WriteHints hints)
+      : core_(std::move(core)), hints_(std::move(hints)),
+        builder_(core_->options.pack_target_bytes, core_->take_buffer()) {}
+
+  ~FramedWriter() override {
+    if (state_ != State::kCommitted) discard_packs();
+    core_->give_buffer(builder_.release_buffer());
+  }
+
+  Status append(std::span<const std::uint8_t> data) override {
+    if (state_ != State::kOpen) return unusable();
+    hasher_.update(data);
+    size_ += data.size();
+    return fail(consume(data));
+  }
+
+  std::uint64_t bytes_written() const override { return size_; }
+
+  Result<BlobInfo> commit(std::optional<Sha256Digest> expected_digest,
+                          std::optional<std::uint64_t> expected_size) override {
+    if (state_ != State::kOpen) return unusable();
+    const Sha256Digest digest = hasher_.finish();
+    if (expected_size && *expected_size != size_)
+      return fail(corrupt("received " + std::to_string(size_) + " bytes, expected " + std::to_string(*expected_size)));
+    if (expected_digest && *expected_digest != digest)
+      return fail(corrupt("content has sha256 " + digest.hex() + ", expected " + expected_digest->hex()));
+    GROVE_RETURN_IF_ERROR(fail(finish_stream()));
+
+    Result<std::optional<std::uint64_t>> existing = core_->index->file_size(digest);
+    if (!existing.is_ok()) return fail(existing.status());
+    if (*existing) {
+      // Already stored: what this upload sealed is not needed.
+      discard_packs();
+      state_ = State::kCommitted;
+      return BlobInfo{digest, size_};
+    }
+    GROVE_RETURN_IF_ERROR(fail(seal_pack()));
+    // A pack swept as abandoned while this upload stalled must not be indexed.
+    for (const NewPack& p : sealed_) {
+      Result<ObjectInfo> info = core_->backend->stat(pack_key(p.name));
+      if (!info.is_ok() || info->size != p.size)
+        return fail(io_error("pack " + p.name + " of this upload disappeared before its commit"));
+    }
+    NewFile file{digest, size_, std::move(recipe_), std::move(tensor_records_)};
+    GROVE_RETURN_IF_ERROR(fail(core_->index->commit(sealed_, file)));
+    state_ = State::kCommitted;
+    return BlobInfo{digest, size_};
+  }
+
+ private:
+  enum class State { kOpen, kCommitted, kFailed };
+  enum class Mode { kSniff, kFramed };
+
+  // --- stream routing -------------------------------------------------------------------------
+
+  Status consume(std::span<const std::uint8_t> data) {
+    if (mode_ == Mode::kSniff) {
+      sniff_.insert(sniff_.end(), data.begin(), data.end());
+      GROVE_ASSIGN_OR_RETURN(bool decided, try_detect(false));
+      if (!decided) return Status::ok();
+      std::vector<std::uint8_t> head;
+      head.swap(sniff_);
+      return feed(head);
+    }
+    return feed(data);
+  }
+
+  // Decides between safetensors framing and plain CDC once enough bytes are in. With `at_end`,
+  // decides with what there is.
+  Result<bool> try_detect(bool at_end) {
+    auto generic = [&] {
+      segments_ = {Segment{0, UINT64_MAX, -1}};
+      mode_ = Mode::kFramed;
+      return true;
+    };
+    if (sniff_.size() < 8) return at_end ? generic() : false;
+    std::uint64_t n = 0;
+    for (int i = 7; i >= 0; --i) n = (n << 8) | sniff_[static_cast<std::size_t>(i)];
+    const bool named = hints_.file_name.ends_with(".safetensors");
+    const std::uint64_t limit = named ? formats::kMaxSafetensorsHeaderLength : kMaxSniffedHeader;
+    if (n < 2 || n > limit) return generic();
+    if (sniff_.size() >= 9 && sniff_[8] != '{') return generic();
+    if (sniff_.size() < 8 + n) return at_end ? generic() : false;
+    std::string_view json(reinterpret_cast<const char*>(sniff_.data()) + 8, n);
+    // The file's size is not known yet: let the parser accept any data length; bytes that
+    // never arrive just end the framing early.
+    Result<formats::SafetensorsHeader> header = formats::parse_safetensors_header(json, UINT64_MAX / 4);
+    if (!header.is_ok()) return generic();
+    GROVE_RETURN_IF_ERROR(plan_tensors(*header));
+    mode_ = Mode::kFramed;
+    return true;
+  }
+
+  Status plan_tensors(const formats::SafetensorsHeader& header) {
+    const std::uint64_t data = header.data_offset();
+    std::uint64_t cursor = 0;
+    auto add_generic = [&](std::uint64_t end) {
+      if (end > cursor) segments_.push_back(Segment{cursor, end, -1});
+      cursor = std::max(cursor, end);
+    };
+    add_generic(data);
+    for (const formats::TensorInfo& t : header.tensors) {
+      if (t.end == t.begin) continue;
+      const std::uint64_t begin = data + t.begin;
+      if (begin < cursor) continue;  // overlapping ranges are refused by the parser; be safe
+      add_generic(begin);
+      tensors_.push_back(TensorPlan{t.name, detail::element_type_of(std::string(formats::dtype_name(t.dtype))),
+                                    formats::dtype_size(t.dtype), begin, data + t.end});
+      tensor_records_.push_back(TensorRecord{t.name, std::string(formats::dtype_name(t.dtype)), shape_string(t.shape),
+                                             begin, t.end - t.begin});
+      segments_.push_back(Segment{begin, data + t.end, static_cast<int>(tensors_.size() - 1)});
+      cursor = data + t.end;
+    }
+    segments_.push_back(Segment{cursor, UINT64_MAX, -1});
+    if (!hints_.base_files.empty()) {
+      Result<std::map<std::string, BaseTensor>> bases =
+          detail::match_base_tensors(*core_->index, tensor_records_, hints_.base_files);
+      // A base we cannot look up only costs compression, never correctness.
+      if (bases.is_ok()) {
+        for (TensorPlan& t : tensors_) {
+          auto it = bases->find(t.name);
+          if (it != bases->end()) t.base = it->second;
+        }
+      }
+    }
+    return Status::ok();
+  }
+
+  // Routes framed-mode bytes to the current segment. fed_ is the file offset of data[0].
+  Status feed(std::span<const std::uint8_t> data) {
+    while (!data.empty()) {
+      const Segment& seg = segments_[segment_];
+      const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(data.size(), seg.end - fed_));
+      if (seg.tensor >= 0) {
+        GROVE_RETURN_IF_ERROR(feed_tensor(data.first(n), tensors_[static_cast<std::size_t>(seg.tensor)]));
+      } else {
+        GROVE_RETURN_IF_ERROR(feed_generic(data.first(n)));
+      }
+      data = data.subspan(n);
+      if (fed_ == seg.end) GROVE_RETURN_IF_ERROR(end_segment());
+    }
+    return Status::ok();
+  }
+
+  Status feed_tensor(std::span<const std::uint8_t> piece, TensorPlan& t) {
+    const std::size_t frame_bytes = std::max<std::size_t>(
+        t.element_size, core_->options.tensor_frame_bytes / t.element_size * t.element_size);
+    while (!piece.empty()) {
+      if (pending_.empty() && piece.size() >= frame_bytes) {
+        // A whole frame in the caller's buffer: no copy.
+        GROVE_RETURN_IF_ERROR(emit(piece.first(frame_bytes), fed_, &t));
+        piece = piece.subspan(frame_bytes);
+        fed_ += frame_bytes;
+        continue;
+      }
+      if (pending_.empty()) pending_start_ = fed_;
+      const std::size_t take = std::min(piece.size(), frame_bytes - pending_.size());
+      pending_.insert(pending_.end(), piece.begin(), piece.begin() + static_cast<std::ptrdiff_t>(take));
+      piece = piece.subspan(take);
+      fed_ += take;
+      if (pending_.size() == frame_bytes) GROVE_RETURN_IF_ERROR(flush_pending(&t));
+    }
+    return Status::ok();
+  }
+
+  Status feed_generic(std::span<const std::uint8_t> piece) {
+    while (!piece.empty()) {
+      const std::size_t n = std::min(piece.size(), kChunkerPiece);
+      std::span<const std::uint8_t> part = piece.first(n);
+      if (pending_.empty()) pending_start_ = fed_;
+      pending_.insert(pending_.end(), part.begin(), part.end());
+      fed_ += n;
+      piece = piece.subspan(n);
+      for (std::size_t len : chunker_.push(part)) GROVE_RETURN_IF_ERROR(emit_front(len));
+    }
+    return Status::ok();
+  }
+
+  // Emits the first `len` pending generic bytes as a frame.
+  Status emit_front(std::size_t len) {
+    GROVE_RETURN_IF_ERROR(emit(std::span<const std::uint8_t>(pending_).first(len), pending_start_, nullptr));
+    pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(len));
+    pending_start_ += len;
+    return Status::ok();
+  }
+
+  Status flush_pending(TensorPlan* t) {
+    if (pending_.empty()) return Status::ok();
+    GROVE_RETURN_IF_ERROR(emit(pending_, pending_start_, t));
+    pending_.clear();
+    return Status::ok();
+  }
+
+  Status end_segment() {
+    const Segment& seg = segments_[segment_];
+    if (seg.tensor >= 0) {
+      GROVE_RETURN_IF_ERROR(flush_pending(&tensors_[static_cast<std::size_t>(seg.tensor)]));
+    } else {
+      if (std::size_t last = chunker_.finish(); last > 0) GROVE_RETURN_IF_ERROR(emit_front(last));
+      if (!pending_.empty()) return internal_error("chunker left bytes unassigned");
+      chunker_ = Chunker();
+    }
+    ++segment_;
+    return Status::ok();
+  }
+
+  Status finish_stream() {
+    if (mode_ == Mode::kSniff) {
+      GROVE_ASSIGN_OR_RETURN(bool decided, try_detect(true));
+      (void)decided;
+      std::vector<std::uint8_t> head;
+      head.swap(sniff_);
+      GROVE_RETURN_IF_ERROR(feed(head));
+    }
+    // The stream may end inside any segment (a truncated safetensors file is still a blob).
+    if (segment_ < segments_.size()) GROVE_RETURN_IF_ERROR(end_segment());
+    return Status::ok();
+  }
+
+  // --- frames ---------------------------------------------------------------------------------
+
+  Status emit(std::span<const std::uint8_t> raw, std::uint64_t file_offset, TensorPlan* t) {
+    const Blake3Digest id = Blake3::of(raw);
+    recipe_.emplace_back(file_offset, id);
+    if (written_.contains(id)) return Status::ok();
+    GROVE_ASSIGN_OR_RETURN(std::optional<FrameLocation> known, core_->index->find_frame(id));
+    if (known) return Status::ok();
+
+    const ElementType type = t ? t->type : ElementType::kBytes;
+    std::optional<Blake3Digest> base_id;
+    EncodedFrame encoded;
+    bool encoded_done = false;
+    if (t && t->base && !t->confirmation.rejected()) {
+      const std::uint64_t base_offset = t->base->offset + (file_offset - t->begin);
+      Result<std::optional<FrameLocation>> base =
+          detail::load_base_frame(*core_, t->base->file, base_offset, static_cast<std::uint32_t>(raw.size()),
+                                  scratch_, base_raw_);
+      // A base that fails to load only costs compression.
+      if (base.is_ok() && *base) {
+        FrameBase fb{(*base)->type, base_raw_};
+        if (t->confirmation.sample(raw, type, fb)) {
+          encoded = encode_frame(raw, type, &fb);
+          if (detail::is_delta(encoded.codec)) base_id = (*base)->id;
+          encoded_done = true;
+        }
+      }
+    }
+    if (!encoded_done) encoded = encode_frame(raw, type);
+    if (!builder_.fits(encoded.bytes.size())) GROVE_RETURN_IF_ERROR(seal_pack());
+    builder_.add(id, type, static_cast<std::uint32_t>(raw.size()), encoded, base_id);
+    written_.insert(id);
+    return Status::ok();
+  }
+
+  // Seals the open pack (dropping frames another upload indexed meanwhile) and puts it.
+  Status seal_pack() {
+    if (builder_.empty()) return Status::ok();
+    PackBuilder::Sealed sealed = builder_.seal([&](const Blake3Digest& id) {
+      Result<std::optional<FrameLocation>> known = core_->index->find_frame(id);
+      return !known.is_ok() || !*known;
+    });
+    if (sealed.name.empty()) return Status::ok();
+    const std::string key = pack_key(sealed.name);
+    // Recorded before the put: a put that fails half-way may still leave the object.
+    sealed_.push_back(NewPack{sealed.name, sealed.bytes.size(), std::move(sealed.entries)});
+    return core_->backend->put(key, sealed.bytes);
+  }
+
+  void discard_packs() {
+    for (const NewPack& p : sealed_) (void)core_->backend->remove(pack_key(p.name));
+    sealed_.clear();
+  }
+
+  Status fail(Status s) {
+    if (s.is_ok()) return s;
+    discard_packs();
+    state_ = State::kFailed;
+    failure_ = s;
+    return s;
+  }
+
+  Status unusable() const {
+    if (state_ == State::kFailed) return failure_.with_context("writer failed earlier");
+    return internal_error("blob writer used after commit");
+  }
+
+  std::shared_ptr<Core> core_;
+  const WriteHints hints_;
+  Sha256 hasher_;
+  std::uint64_t size_ = 0;
+  State state_ = State::kOpen;
+  Status failure_;
+
+  Mode mode_ = Mode::kSniff;
+  std::vector<std::uint8_t> sniff_;
+  std::vector<Segment> segments_;
+  std::size_t segment_ = 0;
+  std::uint64_t fed_ = 0;  // bytes routed to segments so far
+  std::vector<TensorPlan> tensors_;
+  std::vector<TensorRecord> tensor_records_;
+  Chunker chunker_;
+  std::vector<std::uint8_t> pending_;  // bytes of the frame being assembled
+  std::uint64_t pending_start_ = 0;    // its file offset
+
+  FrameScratch scratch_;
+  std::vector<std::uint8_t> base_raw_;
+  std::vector<std::pair<std::uint64_t, Blake3Digest>> recipe_;
+  std::unordered_set<Blake3Digest, DigestHash> written_;  // frames in this upload's packs
+  PackBuilder builder_;
+  std::vector<NewPack> sealed_;
+};
+
+class FramedReader final : public BlobReader {
+ public:
+  FramedReader(std::shared_ptr<Core> core, const Sha256Digest& digest, std::uint64_t offset, std::uint64_t length)
+      : core_(std::move(core)), digest_(digest), pos_(offset), end_(offset + length), length_(length) {}
+
+  Result<std::size_t> read(std::span<std::uint8_t> out) override {
+    if (!failure_.is_ok()) return failure_;
+    if (pos_ == end_) return std::size_t{0};
+    if (out.empty()) return invalid_argument("blob read into an empty buffer");
+    if (!have_frame_ || pos_ < frame_start_ || pos_ - frame_start_ >= frame_.size()) {
+      Status s = load_at(pos_);
+      if (!s.is_ok()) {
+        failure_ = s.code() == Code::kCorrupt ? corrupt("blob " + digest_.hex() + " is corrupt: " + s.message())
+                                              : s.with_context("blob " + digest_.hex());
+        return failure_;
+      }
+    }
+    const std::size_t in_frame = static_cast<std::size_t>(pos_ - frame_start_);
+    const std::size_t n = static_cast<std::size_t>(
+        std::min<std::uint64_t>({out.size(), frame_.size() - in_frame, end_ - pos_}));
+    std::memcpy(out.data(), frame_.data() + in_frame, n);
+    pos_ += n;
+    return n;
+  }
+
+  std::uint64_t length() const override { return length_; }
+
+ private:
+  // Recipe rows are fetched in batches: a whole-file read of a huge file holds one batch.
+  static constexpr std::size_t kBatch = 256;
+
+  Status load_at(std::uint64_t pos) {
+    while (next_ < batch_.size() && batch_[next_].raw_offset + batch_[next_].frame.raw_length <= pos) ++next_;
+    if (next_ >= batch_.size() || batch_[next_].raw_offset > pos) {
+      GROVE_ASSIGN_OR_RETURN(batch_, core_->index->recipe_from(digest_, pos, kBatch));
+      next_ = 0;
+    }
+    if (batch_.empty()) return corrupt("its recipe ends before byte " + std::to_string(pos));
+    const RecipeEntry& e = batch_[next_];
+    if (e.frame.pack.empty()) return corrupt("frame " + e.frame.id.hex().substr(0, 16) + " is missing from the index");
+    if (e.raw_offset > pos || pos - e.raw_offset >= e.frame.raw_length)
+      return corrupt("its recipe has no frame at byte " + std::to_string(pos));
+    have_frame_ = false;
+    GROVE_RETURN_IF_ERROR(core_->load_frame(e.frame, e.base ? &*e.base : nullptr, scratch_, frame_));
+    frame_start_ = e.raw_offset;
+    have_frame_ = true;
+    return Status::ok();
+  }
+
+  std::shared_ptr<Core> core_;
+  const Sha256Digest digest_;
+  std::uint64_t pos_;
+  const std::uint64_t end_;
+  const std::uint64_t length_;
+  Status failure_;  // sticky: once a read fails, every later read fails the same way
+
+  std::vector<RecipeEntry> batch_;
+  std::size_t next_ = 0;
+  FrameScratch scratch_;
+  std::vector<std::uint8_t> frame_;  // the last decoded frame, kept for the next read
+  std::uint64_t frame_start_ = 0;
+  bool have_frame_ = false;
+};
+
+class FramedBlobStore final : public BlobStore {
+ public:
+  explicit FramedBlobStore(std::shared_ptr<Core> core) : core_(std::move(core)) {}
+
+  Result<std::unique_ptr<BlobWriter>> begin_write(const WriteHints& hints) override {
+    return std::unique_ptr<BlobWriter>(std::make_unique<FramedWriter>(core_, hints));
+  }
+
+  Result<BlobInfo> stat(const Sha256Digest& digest) override {
+    GROVE_ASSIGN_OR_RETURN(std::optional<std::uint64_t> size, core_->index->file_size(digest));
+    if (!size) return not_found("blob " + digest.hex() + " not found");
+    return BlobInfo{digest, *size};
+  }
+
+  Result<std::unique_ptr<BlobReader>> open(const Sha256Digest& digest, std::uint64_t offset,
+                                           std::optional<std::uint64_t> length) override {
+    GROVE_ASSIGN_OR_RETURN(BlobInfo info, stat(digest));
+    const std::uint64_t size = info.size;
+    if (offset > size || (length && *length > size - offset)) {
+      return Status(Code::kOutOfRange,
+                    "range at " + std::to_string(offset) +
+                        (length ? " of " + std::to_string(*length) + " bytes" : std::string()) +
+                        " is outside blob " + digest.hex() + " of " + std::to_string(size) + " bytes");
+    }
+    const std::uint64_t len = length ? *length : size - offset;
+    return std::unique_ptr<BlobReader>(std::make_unique<FramedReader>(core_, digest, offset, len));
+  }
+
+  // Packs that no index row names were sealed by uploads that never committed (crashed,
+  // abandoned or failed with the process gone before it could clean up).
+  Result<std::size_t> sweep_uploads(std::int64_t older_than_seconds) override {
+    GROVE_ASSIGN_OR_RETURN(std::vector<std::string> keys, core_->backend->list("packs/"));
+    GROVE_ASSIGN_OR_RETURN(std::vector<std::string> names, core_->index->pack_names());
+    const std::set<std::string> indexed(names.begin(), names.end());
+    const std::int64_t now = now_seconds();
+    std::size_t removed = 0;
+    for (const std::string& key : keys) {
+      const std::size_t slash = key.rfind('/');
+      std::string name = key.substr(slash + 1);
+      if (!name.ends_with(".pack")) continue;
+      name.resize(name.size() - 5);
+      if (indexed.contains(name)) continue;
+      Result<ObjectInfo> info = core_->backend->stat(key);
+      if (!info.is_ok()) continue;  // removed meanwhile
+      if (now - info->mtime <= older_than_seconds) continue;
+      // Indexed since the listing? Then it is live after all.
+      Result<std::vector<std::string>> again = core_->index->pack_names();
+      if (!again.is_ok()) return again.status();
+      if (std::find(again->begin(), again->end(), name) != again->end()) continue;
+      Status s = core_->backend->remove(key);
+      if (s.is_ok()) {
+        ++removed;
+      } else if (s.code() != Code::kNotFound) {
+        return s;
+      }
+    }
+    return removed;
+  }
+
+  Result<ReencodeStats> reencode(const Sha256Digest& file, const std::vector<Sha256Digest>& base_files) override {
+    GROVE_ASSIGN_OR_RETURN(BlobInfo info, stat(file));
+    (void)info;
+    GROVE_ASSIGN_OR_RETURN(std::vector<TensorRecord> tensors, core_->index->tensors(file));
+    GROVE_ASSIGN_OR_RETURN(auto bases, detail::match_base_tensors(*core_->index, tensors, base_files));
+    ReencodeStats stats;
+    PackBuilder builder(core_->options.pack_target_bytes);
+    FrameScratch scratch;
+    std::vector<std::uint8_t> raw, base_raw;
+    // Frames made deltas in this run and frames used as bases: neither may take the other role,
+    // or a read would need more than two frames.
+    std::unordered_set<Blake3Digest, DigestHash> made_delta, used_as_base;
+
+    auto flush = [&]() -> Status {
+      PackBuilder::Sealed sealed = builder.seal();
+      if (sealed.name.empty()) return Status::ok();
+      NewPack pack{sealed.name, sealed.bytes.size(), std::move(sealed.entries)};
+      GROVE_RETURN_IF_ERROR(core_->backend->put(pack_key(pack.name), sealed.bytes));
+      Status s = core_->index->relocate(pack);
+      if (!s.is_ok()) (void)core_->backend->remove(pack_key(pack.name));
+      return s;
+    };
+
+    for (const TensorRecord& t : tensors) {
+      auto b = bases.find(t.name);
+      if (b == bases.end()) continue;
+      BaseConfirmation confirmation;
+      const std::uint64_t end = t.offset + t.length;
+      std::uint64_t pos = t.offset;
+      bool done = false;
+      while (!done && pos < end) {
+        GROVE_ASSIGN_OR_RETURN(std::vector<RecipeEntry> batch, core_->index->recipe_from(file, pos, 256));
+        if (batch.empty()) break;
+        for (const RecipeEntry& e : batch) {
+          if (e.raw_offset >= end) {
+            done = true;
+            break;
+          }
+          if (e.frame.raw_length == 0) {
+            done = true;
+            break;
+          }
+          pos = e.raw_offset + e.frame.raw_length;
+          if (e.raw_offset < t.offset) continue;
+          ++stats.frames_examined;
+          if (e.frame.base || e.frame.pack.empty() || used_as_base.contains(e.frame.id)) continue;
+          GROVE_ASSIGN_OR_RETURN(bool is_base, core_->index->is_base(e.frame.id));
+          if (is_base) continue;
+          GROVE_ASSIGN_OR_RETURN(std::optional<FrameLocation> base,
+                                 detail::load_base_frame(*core_, b->second.file, b->second.offset + (e.raw_offset - t.offset),
+                                                         e.frame.raw_length, scratch, base_raw));
+          if (!base || base->id == e.frame.id || made_delta.contains(base->id)) continue;
+          GROVE_RETURN_IF_ERROR(core_->load_standalone(e.frame, scratch, raw));
+          FrameBase fb{base->type, base_raw};
+          if (!confirmation.sample(raw, e.frame.type, fb)) {
+            done = true;
+            break;
+          }
+          EncodedFrame encoded = encode_frame(raw, e.frame.type, &fb);
+          if (!detail::is_delta(encoded.codec) || encoded.bytes.size() >= e.frame.stored_length) continue;
+          if (!builder.fits(encoded.bytes.size())) GROVE_RETURN_IF_ERROR(flush());
+          stats.stored_bytes_before += e.frame.stored_length;
+          stats.stored_bytes_after += encoded.bytes.size();
+          ++stats.frames_reencoded;
+          made_delta.insert(e.frame.id);
+          used_as_base.insert(base->id);
+          builder.add(e.frame.id, e.frame.type, e.frame.raw_length, encoded, base->id);
+        }
+        if (batch.size() < 256) break;
+      }
+    }
+    GROVE_RETURN_IF_ERROR(flush());
+    return stats;
+  }
+
+ private:
+  std::shared_ptr<Core> core_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<BlobStore>> open_framed_store(const std::string& index_path, std::unique_ptr<BlobBackend> backend,
+                                                     const FramedStoreOptions& options) {
+  if (options.pack_target_bytes < 1024 || options.pack_target_bytes > kMaxPackBytes)
+    return invalid_argument("pack target must be between 1 KiB and 64 MiB");
+  if (options.tensor_frame_bytes < 64 || options.tensor_frame_bytes > kMaxFrameRawLength)
+    return invalid_argument("tensor frame size must be between 64 bytes and 16 MiB");
+  auto core = std::make_shared<Core>();
+  core->backend = std::move(backend);
+  GROVE_ASSIGN_OR_RETURN(core->index, FrameIndex::open(index_path));
+  core->options = options;
+  return std::unique_ptr<BlobStore>(std::make_unique<FramedBlobStore>(std::move(core)));
+}
+
+Result<std::unique_ptr<BlobStore>> open_local_framed_store(const std::string& root, FileSystem& fs,
+                                                           const FramedStoreOptions& options) {
+  if (root.empty()) return invalid_argument("blob store root is empty");
+  std::string r = root;
+  while (r.size() > 1 && r.back() == '/') r.pop_back();
+  GROVE_ASSIGN_OR_RETURN(std::unique_ptr<BlobBackend> backend, BlobBackend::local(r, fs));
+  return open_framed_store(r + "/index.db", std::move(backend), options);
+}
+
+Result<std::unique_ptr<BlobStore>> BlobStore::open_local(const std::string& root, FileSystem& fs) {
+  return open_local_framed_store(root, fs, FramedStoreOptions{});
+}
+
+}  // namespace grove::storage

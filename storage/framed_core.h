@@ -1,0 +1,86 @@
+// Internals of the framed store shared by its writer, reader and re-encoder (not a public
+// header): the backend and index, frame loading with verification, and base-tensor matching.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "storage/backend.h"
+#include "storage/codec.h"
+#include "storage/framed_store.h"
+#include "storage/index.h"
+
+namespace grove::storage::detail {
+
+bool is_delta(Codec codec);
+
+// Buffers reused across frame loads: the stored bytes and the last base frame decoded.
+struct FrameScratch {
+  std::vector<std::uint8_t> stored;
+  std::optional<Blake3Digest> base_id;
+  std::vector<std::uint8_t> base_raw;
+};
+
+struct Core {
+  std::unique_ptr<BlobBackend> backend;
+  std::unique_ptr<FrameIndex> index;
+  FramedStoreOptions options;
+  std::mutex buffers_mu;
+  std::vector<std::vector<std::uint8_t>> buffers;  // at most kMaxPooledBuffers
+  static constexpr std::size_t kMaxPooledBuffers = 2;
+
+  // Reads `frame` with one backend get, checks its header against the index, decodes it (its
+  // base first when it is a delta: `base` must then be the base's location, itself standalone)
+  // and checks the BLAKE3 of the result against the frame id. kCorrupt on any mismatch.
+  Status load_frame(const FrameLocation& frame, const FrameLocation* base, FrameScratch& scratch,
+                    std::vector<std::uint8_t>& out);
+  // Pack buffers recycled between writers: a fresh 32 MiB buffer costs thousands of page faults.
+  std::vector<std::uint8_t> take_buffer();
+  void give_buffer(std::vector<std::uint8_t> buffer);
+
+  // load_frame for a frame that is not a delta.
+  Status load_standalone(const FrameLocation& frame, FrameScratch& scratch, std::vector<std::uint8_t>& out);
+};
+
+// A tensor of a base file that a tensor being stored may be encoded against.
+struct BaseTensor {
+  Sha256Digest file;
+  std::uint64_t offset = 0;  // absolute in the base file
+  ElementType type = ElementType::kBytes;
+};
+
+ElementType element_type_of(const std::string& dtype);
+
+// Matches tensors (by name, then same element size and shape; float types may differ, which
+// makes a cast delta) against the tensors of `base_files`. Result keyed by tensor name.
+Result<std::map<std::string, BaseTensor>> match_base_tensors(FrameIndex& index, const std::vector<TensorRecord>& tensors,
+                                                            const std::vector<Sha256Digest>& base_files);
+
+// Decides whether a declared base really helps: the first few frames that have a base
+// candidate are measured with delta_ratio; when their mean is 0.9 or more the base is dropped.
+class BaseConfirmation {
+ public:
+  static constexpr int kSamples = 4;
+  bool rejected() const { return state_ == State::kRejected; }
+  // Returns false when the base is (now) rejected.
+  bool sample(std::span<const std::uint8_t> raw, ElementType type, const FrameBase& base);
+
+ private:
+  enum class State { kSampling, kConfirmed, kRejected };
+  State state_ = State::kSampling;
+  int samples_ = 0;
+  double ratio_sum_ = 0;
+};
+
+// Finds and loads the base frame for the bytes at `base_offset` of the base tensor's file: the
+// base file's recipe must have a frame starting exactly there with `raw_length` bytes, and that
+// frame must be standalone (deltas are one level deep). nullopt when there is no usable frame.
+Result<std::optional<FrameLocation>> load_base_frame(Core& core, const Sha256Digest& base_file, std::uint64_t base_offset,
+                                                     std::uint32_t raw_length, FrameScratch& scratch,
+                                                     std::vector<std::uint8_t>& base_raw);
+
+}  // namespace grove::storage::detail

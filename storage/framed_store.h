@@ -1,0 +1,46 @@
+// The framed BlobStore: what BlobStore::open_local returns. Options and a constructor over any
+// BlobBackend, for tests and tools.
+//
+// Ingest (BlobWriter): the stream is hashed (SHA-256) and cut into frames as it arrives:
+// safetensors files (detected by their header) into element-aligned frames of ~1 MiB starting
+// at each tensor's first byte, every other byte range through the Xet CDC chunker. Each frame
+// is named by the BLAKE3 of its bytes and stored once: a frame already indexed or already in
+// this upload is only referenced. New frames are encoded (codec.h; deltas against the base
+// model's tensor when WriteHints name base files and sampling confirms the base helps) into an
+// in-memory pack, sealed and put to the backend when full. commit() verifies size and digest,
+// seals the last pack, then writes index rows and the recipe in one transaction: only then is
+// the blob visible. A writer that fails or is dropped deletes the packs it put.
+//
+// Reads (BlobReader): the recipe gives the frames covering the range in O(log n); each is read
+// with one backend get, decoded (a delta decodes its base first; deltas are one level deep),
+// checked against its BLAKE3 id, and kept as the reader's last frame for the next read.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "common/fs.h"
+#include "storage/backend.h"
+#include "storage/blob_store.h"
+
+namespace grove::storage {
+
+struct FramedStoreOptions {
+  // Packs are sealed at this size (at most kMaxPackBytes). A writer holds one open pack in
+  // memory, so this bounds a writer's memory too.
+  std::uint64_t pack_target_bytes = 32ull << 20;
+  // Raw size of tensor frames (rounded down to whole elements).
+  std::uint32_t tensor_frame_bytes = 1u << 20;
+};
+
+// `index_path` is the SQLite index file; packs go to `backend`.
+Result<std::unique_ptr<BlobStore>> open_framed_store(const std::string& index_path,
+                                                     std::unique_ptr<BlobBackend> backend,
+                                                     const FramedStoreOptions& options = {});
+
+// open_local with options: root/index.db and the local backend on root.
+Result<std::unique_ptr<BlobStore>> open_local_framed_store(const std::string& root, FileSystem& fs,
+                                                           const FramedStoreOptions& options);
+
+}  // namespace grove::storage

@@ -1,0 +1,243 @@
+// Pack serialisation and parsing (format in pack.h).
+#include "storage/pack.h"
+
+#include <algorithm>
+#include <cstring>
+#include <random>
+
+namespace grove::storage {
+namespace {
+
+constexpr char kPackMagic[] = "GROVPK01";
+constexpr char kTrailerMagic[] = "GROVPKFT";
+constexpr std::uint8_t kFrameMagic[4] = {'G', 'R', 'F', 'R'};
+constexpr std::uint8_t kFrameVersion = 1;
+constexpr std::uint8_t kFlagHasBase = 1;
+
+void put_u32(std::uint8_t* p, std::uint32_t v) {
+  for (int i = 0; i < 4; ++i) p[i] = static_cast<std::uint8_t>(v >> (8 * i));
+}
+void put_u64(std::uint8_t* p, std::uint64_t v) {
+  for (int i = 0; i < 8; ++i) p[i] = static_cast<std::uint8_t>(v >> (8 * i));
+}
+std::uint32_t get_u32(const std::uint8_t* p) {
+  std::uint32_t v = 0;
+  for (int i = 3; i >= 0; --i) v = (v << 8) | p[i];
+  return v;
+}
+std::uint64_t get_u64(const std::uint8_t* p) {
+  std::uint64_t v = 0;
+  for (int i = 7; i >= 0; --i) v = (v << 8) | p[i];
+  return v;
+}
+
+bool valid_codec(std::uint8_t c) { return c <= static_cast<std::uint8_t>(Codec::kCastDelta); }
+bool valid_type(std::uint8_t t) { return t <= static_cast<std::uint8_t>(ElementType::kF32); }
+bool is_delta(Codec c) { return c == Codec::kXorDelta || c == Codec::kUlpDelta || c == Codec::kCastDelta; }
+
+void encode_entry(const PackEntry& e, std::uint8_t* p) {
+  std::memset(p, 0, kPackEntrySize);
+  std::memcpy(p, e.id.bytes.data(), 32);
+  if (e.base) std::memcpy(p + 32, e.base->bytes.data(), 32);
+  put_u64(p + 64, e.offset);
+  put_u64(p + 72, e.raw_offset);
+  put_u32(p + 80, e.raw_length);
+  put_u32(p + 84, e.stored_length);
+  p[88] = static_cast<std::uint8_t>(e.codec);
+  p[89] = static_cast<std::uint8_t>(e.type);
+  p[90] = e.base ? kFlagHasBase : 0;
+  put_u64(p + 96, e.checksum);
+}
+
+void random_nonce(std::span<std::uint8_t, 16> out) {
+  thread_local std::mt19937_64 rng(std::random_device{}());
+  for (std::size_t i = 0; i < 16; i += 8) put_u64(out.data() + i, rng());
+}
+
+std::string pack_name(std::span<const std::uint8_t> footer, std::span<const std::uint8_t> nonce) {
+  Blake3 h;
+  h.update(footer);
+  h.update(nonce);
+  return h.finish().hex();
+}
+
+}  // namespace
+
+void FrameHeader::encode_to(std::span<std::uint8_t, kFrameHeaderSize> out) const {
+  std::uint8_t* p = out.data();
+  std::memset(p, 0, kFrameHeaderSize);
+  std::memcpy(p, kFrameMagic, 4);
+  p[4] = kFrameVersion;
+  p[5] = static_cast<std::uint8_t>(codec);
+  p[6] = static_cast<std::uint8_t>(type);
+  p[7] = base ? kFlagHasBase : 0;
+  put_u32(p + 8, raw_length);
+  put_u32(p + 12, stored_length);
+  if (base) std::memcpy(p + 16, base->bytes.data(), 32);
+}
+
+Result<FrameHeader> FrameHeader::decode_from(std::span<const std::uint8_t> in) {
+  if (in.size() < kFrameHeaderSize) return corrupt("frame header is cut short");
+  const std::uint8_t* p = in.data();
+  if (std::memcmp(p, kFrameMagic, 4) != 0) return corrupt("frame header has a bad magic number");
+  if (p[4] != kFrameVersion) return corrupt("frame header has unknown version " + std::to_string(p[4]));
+  if (!valid_codec(p[5])) return corrupt("frame header has unknown codec " + std::to_string(p[5]));
+  if (!valid_type(p[6])) return corrupt("frame header has unknown element type " + std::to_string(p[6]));
+  if ((p[7] & ~kFlagHasBase) != 0) return corrupt("frame header has unknown flags");
+  FrameHeader h;
+  h.codec = static_cast<Codec>(p[5]);
+  h.type = static_cast<ElementType>(p[6]);
+  h.raw_length = get_u32(p + 8);
+  h.stored_length = get_u32(p + 12);
+  if (h.raw_length > kMaxFrameRawLength) return corrupt("frame header claims a raw length over the limit");
+  if ((p[7] & kFlagHasBase) != 0) {
+    Blake3Digest base;
+    std::memcpy(base.bytes.data(), p + 16, 32);
+    h.base = base;
+  }
+  if (is_delta(h.codec) != h.base.has_value()) return corrupt("frame header's codec and base disagree");
+  return h;
+}
+
+std::uint64_t stored_checksum(std::span<const std::uint8_t> stored) {
+  return get_u64(Blake3::of(stored).bytes.data());
+}
+
+std::string pack_key(const std::string& name) { return "packs/" + name.substr(0, 2) + "/" + name + ".pack"; }
+
+PackBuilder::PackBuilder(std::uint64_t target_bytes, std::vector<std::uint8_t> buffer)
+    : target_bytes_(target_bytes), buffer_(std::move(buffer)) {
+  restart();
+}
+
+std::vector<std::uint8_t> PackBuilder::release_buffer() {
+  std::vector<std::uint8_t> out;
+  out.swap(buffer_);
+  entries_.clear();
+  sealed_ = false;
+  return out;
+}
+
+void PackBuilder::restart() {
+  buffer_.clear();
+  buffer_.insert(buffer_.end(), kPackMagic, kPackMagic + kPackMagicSize);
+  entries_.clear();
+  sealed_ = false;
+}
+
+bool PackBuilder::fits(std::size_t stored_length) const {
+  if (entries_.empty() || sealed_) return true;
+  return entries_.size() < kMaxPackFrames && bytes() + kFrameHeaderSize + stored_length + kPackEntrySize <= target_bytes_;
+}
+
+void PackBuilder::add(const Blake3Digest& id, ElementType type, std::uint32_t raw_length, const EncodedFrame& frame,
+                      const std::optional<Blake3Digest>& base) {
+  if (sealed_) restart();
+  // Grown once to the pack's full size: growing by doubling would copy and fault it in again.
+  const std::size_t need = buffer_.size() + kFrameHeaderSize + frame.bytes.size();
+  if (buffer_.capacity() < need) buffer_.reserve(std::max<std::size_t>(need, target_bytes_ + kFrameHeaderSize));
+  PackEntry e;
+  e.id = id;
+  e.base = base;
+  e.offset = buffer_.size();
+  e.raw_offset = entries_.empty() ? 0 : entries_.back().raw_offset + entries_.back().raw_length;
+  e.raw_length = raw_length;
+  e.stored_length = static_cast<std::uint32_t>(frame.bytes.size());
+  e.codec = frame.codec;
+  e.type = type;
+  e.checksum = stored_checksum(frame.bytes);
+  FrameHeader h{e.codec, e.type, e.raw_length, e.stored_length, e.base};
+  std::uint8_t header[kFrameHeaderSize];
+  h.encode_to(header);
+  buffer_.insert(buffer_.end(), header, header + kFrameHeaderSize);
+  buffer_.insert(buffer_.end(), frame.bytes.begin(), frame.bytes.end());
+  entries_.push_back(e);
+}
+
+PackBuilder::Sealed PackBuilder::seal(const std::function<bool(const Blake3Digest&)>& keep) {
+  Sealed sealed;
+  if (sealed_) restart();
+  if (keep) {
+    // Drop frames in place: move the kept ones down over the gaps (rare: only frames another
+    // upload indexed meanwhile are dropped).
+    std::vector<PackEntry> kept;
+    std::uint64_t write = kPackMagicSize, raw_offset = 0;
+    for (PackEntry e : entries_) {
+      if (!keep(e.id)) continue;
+      const std::size_t len = kFrameHeaderSize + e.stored_length;
+      if (e.offset != write) std::memmove(buffer_.data() + write, buffer_.data() + e.offset, len);
+      e.offset = write;
+      e.raw_offset = raw_offset;
+      write += len;
+      raw_offset += e.raw_length;
+      kept.push_back(e);
+    }
+    buffer_.resize(write);
+    entries_.swap(kept);
+  }
+  if (entries_.empty()) {
+    restart();
+    return sealed;
+  }
+  const std::uint64_t footer_offset = buffer_.size();
+  buffer_.resize(footer_offset + entries_.size() * kPackEntrySize);
+  for (std::size_t i = 0; i < entries_.size(); ++i)
+    encode_entry(entries_[i], buffer_.data() + footer_offset + i * kPackEntrySize);
+  std::uint8_t trailer[kPackTrailerSize] = {};
+  put_u32(trailer, static_cast<std::uint32_t>(entries_.size()));
+  put_u64(trailer + 8, footer_offset);
+  random_nonce(std::span<std::uint8_t, 16>(trailer + 16, 16));
+  std::memcpy(trailer + 32, kTrailerMagic, 8);
+  sealed.name = pack_name(std::span(buffer_).subspan(footer_offset), std::span<const std::uint8_t>(trailer + 16, 16));
+  buffer_.insert(buffer_.end(), trailer, trailer + kPackTrailerSize);
+  sealed.bytes = buffer_;
+  sealed.entries = std::move(entries_);
+  entries_.clear();
+  sealed_ = true;
+  return sealed;
+}
+
+Result<std::vector<PackEntry>> read_pack_footer(BlobBackend& backend, const std::string& name) {
+  const std::string key = pack_key(name);
+  GROVE_ASSIGN_OR_RETURN(ObjectInfo info, backend.stat(key));
+  if (info.size < kPackMagicSize + kPackTrailerSize) return corrupt("pack " + name + " is too short");
+  std::uint8_t trailer[kPackTrailerSize];
+  GROVE_RETURN_IF_ERROR(get_exact(backend, key, info.size - kPackTrailerSize, trailer));
+  if (std::memcmp(trailer + 32, kTrailerMagic, 8) != 0) return corrupt("pack " + name + " has no trailer");
+  const std::uint32_t count = get_u32(trailer);
+  const std::uint64_t footer_offset = get_u64(trailer + 8);
+  if (count > kMaxPackFrames || footer_offset < kPackMagicSize ||
+      footer_offset + std::uint64_t{count} * kPackEntrySize + kPackTrailerSize != info.size)
+    return corrupt("pack " + name + " has a malformed trailer");
+  std::vector<std::uint8_t> footer(std::size_t{count} * kPackEntrySize);
+  GROVE_RETURN_IF_ERROR(get_exact(backend, key, footer_offset, footer));
+  if (pack_name(footer, std::span<const std::uint8_t>(trailer + 16, 16)) != name) return corrupt("pack " + name + " footer does not match its name");
+  std::vector<PackEntry> entries;
+  entries.reserve(count);
+  std::uint64_t next_offset = kPackMagicSize;
+  for (std::uint32_t i = 0; i < count; ++i) {
+    const std::uint8_t* p = footer.data() + std::size_t{i} * kPackEntrySize;
+    PackEntry e;
+    std::memcpy(e.id.bytes.data(), p, 32);
+    if (p[90] & kFlagHasBase) {
+      Blake3Digest b;
+      std::memcpy(b.bytes.data(), p + 32, 32);
+      e.base = b;
+    }
+    e.offset = get_u64(p + 64);
+    e.raw_offset = get_u64(p + 72);
+    e.raw_length = get_u32(p + 80);
+    e.stored_length = get_u32(p + 84);
+    if (!valid_codec(p[88]) || !valid_type(p[89])) return corrupt("pack " + name + " footer entry is malformed");
+    e.codec = static_cast<Codec>(p[88]);
+    e.type = static_cast<ElementType>(p[89]);
+    e.checksum = get_u64(p + 96);
+    if (e.offset != next_offset) return corrupt("pack " + name + " footer offsets are not contiguous");
+    next_offset = e.offset + kFrameHeaderSize + e.stored_length;
+    entries.push_back(e);
+  }
+  if (next_offset != footer_offset) return corrupt("pack " + name + " footer does not cover its frames");
+  return entries;
+}
+
+}  // namespace grove::storage

@@ -1,0 +1,113 @@
+// Packs: immutable objects of up to 64 MiB / 8,192 frames, frames from many files mixed.
+//
+// Byte format (all integers little-endian; format version 1):
+//   pack    = "GROVPK01" frame* footer trailer
+//   frame   = header(48) payload(stored_length)
+//   header  = u32 magic "GRFR" | u8 version=1 | u8 codec | u8 element type | u8 flags (bit 0: has base)
+//             | u32 raw_length | u32 stored_length | 32 bytes base frame id (zero without base)
+//   footer  = entry(112) * frame_count, one per frame in pack order:
+//             32 id | 32 base id | u64 offset of the frame header | u64 raw offset (sum of the raw
+//             lengths before it in this pack) | u32 raw_length | u32 stored_length | u8 codec
+//             | u8 element type | u8 flags | u8 0 | u32 0 (reserved) | u64 checksum | u64 0 (reserved)
+//   trailer = u32 frame_count | u32 0 (reserved) | u64 footer offset | 16 random bytes (nonce)
+//             | "GROVPKFT"
+// Frame id = BLAKE3 of the frame's raw (decoded) bytes: reads verify it after decoding.
+// Checksum = first 8 bytes (LE) of the BLAKE3 of the stored payload: fsck checks it without
+// decoding. A pack's name is the BLAKE3 of its footer and nonce, so it commits to every frame in
+// it, and two writers sealing identical frames still get two names: a writer may delete a pack
+// it sealed but never indexed without touching anyone else's.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "common/digest.h"
+#include "common/status.h"
+#include "storage/backend.h"
+#include "storage/codec.h"
+
+namespace grove::storage {
+
+inline constexpr std::size_t kFrameHeaderSize = 48;
+inline constexpr std::size_t kPackEntrySize = 112;
+inline constexpr std::size_t kPackTrailerSize = 40;
+inline constexpr std::size_t kPackMagicSize = 8;
+inline constexpr std::uint32_t kMaxPackFrames = 8192;
+inline constexpr std::uint64_t kMaxPackBytes = 64ull << 20;
+// Frames are at most this long raw (the framing makes ~1 MiB tensor frames and <= 128 KiB chunks).
+inline constexpr std::uint32_t kMaxFrameRawLength = 16u << 20;
+
+struct FrameHeader {
+  Codec codec = Codec::kRaw;
+  ElementType type = ElementType::kBytes;
+  std::uint32_t raw_length = 0;
+  std::uint32_t stored_length = 0;
+  std::optional<Blake3Digest> base;
+
+  void encode_to(std::span<std::uint8_t, kFrameHeaderSize> out) const;
+  // Checks magic, version, codec and type values and the lengths; never trusts them further.
+  static Result<FrameHeader> decode_from(std::span<const std::uint8_t> in);
+};
+
+struct PackEntry {
+  Blake3Digest id;
+  std::optional<Blake3Digest> base;
+  std::uint64_t offset = 0;      // of the frame header inside the pack
+  std::uint64_t raw_offset = 0;  // within the pack's concatenated raw bytes
+  std::uint32_t raw_length = 0;
+  std::uint32_t stored_length = 0;
+  Codec codec = Codec::kRaw;
+  ElementType type = ElementType::kBytes;
+  std::uint64_t checksum = 0;
+};
+
+std::uint64_t stored_checksum(std::span<const std::uint8_t> stored);
+// "packs/ab/<hex>.pack" for a pack named `name` (64 hex digits).
+std::string pack_key(const std::string& name);
+
+// Serialises frames into one pack as they come (one copy per frame, into a buffer that keeps
+// its capacity from pack to pack).
+class PackBuilder {
+ public:
+  // `buffer` may be a recycled one (its capacity is what matters).
+  explicit PackBuilder(std::uint64_t target_bytes = kMaxPackBytes, std::vector<std::uint8_t> buffer = {});
+  // Gives the buffer back for reuse; the builder is empty afterwards.
+  std::vector<std::uint8_t> release_buffer();
+
+  bool empty() const { return entries_.empty(); }
+  std::size_t frame_count() const { return entries_.size(); }
+  // Size of the pack if sealed now with every frame.
+  std::uint64_t bytes() const { return buffer_.size() + entries_.size() * kPackEntrySize + kPackTrailerSize; }
+  // False when a frame of `stored_length` bytes would take the pack over its limits (an empty
+  // builder always takes one frame).
+  bool fits(std::size_t stored_length) const;
+  void add(const Blake3Digest& id, ElementType type, std::uint32_t raw_length, const EncodedFrame& frame,
+           const std::optional<Blake3Digest>& base);
+
+  struct Sealed {
+    std::string name;                   // 64 hex digits; empty when no frame was kept
+    std::span<const std::uint8_t> bytes;  // valid until the next add()
+    std::vector<PackEntry> entries;
+  };
+  // Finishes the pack with the frames for which `keep(id)` is true (all when `keep` is empty)
+  // and starts a new one.
+  Sealed seal(const std::function<bool(const Blake3Digest&)>& keep = {});
+
+ private:
+  void restart();
+
+  std::uint64_t target_bytes_;
+  std::vector<std::uint8_t> buffer_;  // magic, then frames
+  std::vector<PackEntry> entries_;
+  bool sealed_ = false;  // buffer_ holds a finished pack; the next add() restarts
+};
+
+// Reads and checks a pack's footer (for fsck and repair tools): kCorrupt when it is malformed
+// or does not match the pack's name.
+Result<std::vector<PackEntry>> read_pack_footer(BlobBackend& backend, const std::string& name);
+
+}  // namespace grove::storage

@@ -1,0 +1,420 @@
+// The framed store end to end: safetensors framing, dedup across files, deltas against a base
+// (declared at upload or re-encoded later), verified reads, a generated model family read back
+// whole and through random ranges.
+#include "storage/framed_store.h"
+
+#include <sqlite3.h>
+
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "storage/backend.h"
+#include "storage_test_util.h"
+
+using namespace grove;
+using namespace grove::storage;
+using namespace grove::storage::test;
+
+namespace {
+
+struct TensorSpec {
+  std::string name;
+  std::string dtype;
+  std::vector<std::uint64_t> shape;
+  std::vector<std::uint8_t> bytes;
+};
+
+// A safetensors file: u64 header length, JSON header padded with spaces to 8 bytes, data.
+std::vector<std::uint8_t> make_safetensors(const std::vector<TensorSpec>& tensors) {
+  nlohmann::ordered_json header = nlohmann::ordered_json::object();
+  header["__metadata__"] = {{"format", "pt"}};
+  std::uint64_t offset = 0;
+  for (const TensorSpec& t : tensors) {
+    header[t.name] = {{"dtype", t.dtype}, {"shape", t.shape}, {"data_offsets", {offset, offset + t.bytes.size()}}};
+    offset += t.bytes.size();
+  }
+  std::string json = header.dump();
+  while (json.size() % 8 != 0) json += ' ';
+  std::vector<std::uint8_t> out(8);
+  for (int i = 0; i < 8; ++i) out[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(json.size() >> (8 * i));
+  out.insert(out.end(), json.begin(), json.end());
+  for (const TensorSpec& t : tensors) out.insert(out.end(), t.bytes.begin(), t.bytes.end());
+  return out;
+}
+
+std::uint16_t f32_to_bf16(float f) {
+  std::uint32_t b;
+  std::memcpy(&b, &f, 4);
+  b += 0x7fff + ((b >> 16) & 1);  // round to nearest even
+  return static_cast<std::uint16_t>(b >> 16);
+}
+
+// Exact for BF16 values whose magnitude is 0 or within FP16's normal range.
+std::uint16_t bf16_to_f16(std::uint16_t b) {
+  const std::uint16_t sign = static_cast<std::uint16_t>((b & 0x8000));
+  const int exp = (b >> 7) & 0xff;
+  if (exp == 0) return sign;
+  const int e16 = exp - 127 + 15;
+  return static_cast<std::uint16_t>(sign | (e16 << 10) | ((b & 0x7f) << 3));
+}
+
+// BF16 weights like a trained layer's: normal around 0, magnitudes kept within FP16's normal range.
+std::vector<std::uint8_t> bf16_weights(std::size_t count, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> dist(0.0f, 0.05f);
+  std::vector<std::uint8_t> out(count * 2);
+  for (std::size_t i = 0; i < count; ++i) {
+    float v = dist(rng);
+    if (std::fabs(v) < 0.001f) v = v < 0 ? -0.001f : 0.001f;
+    const std::uint16_t h = f32_to_bf16(v);
+    out[2 * i] = static_cast<std::uint8_t>(h);
+    out[2 * i + 1] = static_cast<std::uint8_t>(h >> 8);
+  }
+  return out;
+}
+
+// A fine-tune of `base`: most BF16 values move by a few ulps, some stay.
+std::vector<std::uint8_t> fine_tune(const std::vector<std::uint8_t>& base, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::vector<std::uint8_t> out = base;
+  for (std::size_t i = 0; i < out.size(); i += 2) {
+    const std::uint64_t r = rng() % 100;
+    if (r < 20) continue;
+    const int step = r < 50 ? 1 : r < 75 ? 2 : r < 95 ? 3 : 9;
+    std::uint16_t h = static_cast<std::uint16_t>(out[i] | (out[i + 1] << 8));
+    h = static_cast<std::uint16_t>((rng() & 1) ? h + step : h - step);
+    out[i] = static_cast<std::uint8_t>(h);
+    out[i + 1] = static_cast<std::uint8_t>(h >> 8);
+  }
+  return out;
+}
+
+std::vector<std::uint8_t> to_f16(const std::vector<std::uint8_t>& bf16) {
+  std::vector<std::uint8_t> out(bf16.size());
+  for (std::size_t i = 0; i < bf16.size(); i += 2) {
+    const std::uint16_t h = bf16_to_f16(static_cast<std::uint16_t>(bf16[i] | (bf16[i + 1] << 8)));
+    out[i] = static_cast<std::uint8_t>(h);
+    out[i + 1] = static_cast<std::uint8_t>(h >> 8);
+  }
+  return out;
+}
+
+// A small "model": an embedding, two BF16 matrices (several frames each) and an F32 norm.
+struct Model {
+  std::vector<TensorSpec> tensors;
+  std::vector<std::uint8_t> file() const { return make_safetensors(tensors); }
+};
+
+Model base_model(std::uint64_t seed) {
+  Model m;
+  m.tensors.push_back({"model.embed_tokens.weight", "BF16", {512, 1024}, bf16_weights(512 * 1024, seed)});
+  m.tensors.push_back({"model.layers.0.mlp.weight", "BF16", {1024, 1536}, bf16_weights(1024 * 1536, seed + 1)});
+  m.tensors.push_back({"model.layers.0.attn.weight", "BF16", {1000, 777}, bf16_weights(1000 * 777, seed + 2)});
+  std::vector<std::uint8_t> norm(1024 * 4);
+  for (std::size_t i = 0; i < 1024; ++i) {
+    float v = 1.0f + static_cast<float>(i % 7) * 0.01f;
+    std::memcpy(&norm[i * 4], &v, 4);
+  }
+  m.tensors.push_back({"model.norm.weight", "F32", {1024}, norm});
+  return m;
+}
+
+// What the index says about frames: count of all, of deltas, and stored bytes.
+struct IndexFacts {
+  std::int64_t frames = 0, deltas = 0, cast_deltas = 0, stored = 0;
+};
+
+IndexFacts index_facts(const std::string& root) {
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open_v2((root + "/index.db").c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+  sqlite3_stmt* s = nullptr;
+  REQUIRE(sqlite3_prepare_v2(db,
+                             "SELECT count(*), count(base), coalesce(sum(codec = 6), 0), coalesce(sum(stored_length), 0) "
+                             "FROM frames",
+                             -1, &s, nullptr) == SQLITE_OK);
+  REQUIRE(sqlite3_step(s) == SQLITE_ROW);
+  IndexFacts f{sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1), sqlite3_column_int64(s, 2),
+               sqlite3_column_int64(s, 3)};
+  sqlite3_finalize(s);
+  sqlite3_close(db);
+  return f;
+}
+
+std::unique_ptr<BlobStore> open_store(const std::string& root) {
+  auto store = BlobStore::open_local(root);
+  REQUIRE(store.is_ok());
+  return std::move(store).value();
+}
+
+BlobInfo store_file(BlobStore& store, const std::vector<std::uint8_t>& data, const WriteHints& hints = {},
+                    std::uint64_t seed = 1) {
+  auto info = write_in_chunks(store, data, seed, 300 << 10, hints);
+  REQUIRE(info.is_ok());
+  return *info;
+}
+
+void check_reads_back(BlobStore& store, const BlobInfo& info, const std::vector<std::uint8_t>& data) {
+  auto back = read_range(store, info.digest, 0, std::nullopt);
+  INFO(back.status().to_string());
+  REQUIRE(back.is_ok());
+  CHECK(back->size() == data.size());
+  CHECK(*back == data);
+}
+
+// Random ranges, a third of them straddling a 1 MiB boundary (where tensor frames end).
+void check_random_ranges(BlobStore& store, const BlobInfo& info, const std::vector<std::uint8_t>& data, int count,
+                         std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  for (int i = 0; i < count; ++i) {
+    std::uint64_t offset = rng() % (data.size() + 1);
+    if (i % 3 == 0 && data.size() > (1u << 20)) {
+      const std::uint64_t boundary = (1 + rng() % (data.size() >> 20)) << 20;
+      offset = boundary - std::min<std::uint64_t>(boundary, rng() % 5000);
+    }
+    const std::uint64_t max_len = data.size() - offset;
+    const std::uint64_t len = max_len == 0 ? 0 : rng() % std::min<std::uint64_t>(max_len + 1, 3u << 20);
+    auto got = read_range(store, info.digest, offset, len);
+    REQUIRE(got.is_ok());
+    if (!std::equal(got->begin(), got->end(), data.begin() + static_cast<std::ptrdiff_t>(offset)) ||
+        got->size() != len) {
+      FAIL("range " << offset << "+" << len << " of a " << data.size() << "-byte file differs");
+    }
+  }
+}
+
+}  // namespace
+
+TEST_CASE("safetensors files round trip and identical tensors are stored once across files", "[storage]") {
+  TempDir dir;
+  auto store = open_store(dir.path());
+  const Model m = base_model(100);
+  const auto whole = m.file();
+  const BlobInfo a = store_file(*store, whole, {"model.safetensors"});
+  check_reads_back(*store, a, whole);
+  check_random_ranges(*store, a, whole, 300, 1);
+  const std::uint64_t after_one = pack_bytes(dir.path());
+  CHECK(after_one < whole.size());  // BF16 planes compress
+
+  // The same tensors resharded into two files with new headers: only the headers are new.
+  Model first, second;
+  first.tensors = {m.tensors[0], m.tensors[3]};
+  second.tensors = {m.tensors[1], m.tensors[2]};
+  const auto f1 = first.file(), f2 = second.file();
+  const BlobInfo b1 = store_file(*store, f1, {"model-00001-of-00002.safetensors"});
+  const BlobInfo b2 = store_file(*store, f2, {});  // detected without the name too
+  check_reads_back(*store, b1, f1);
+  check_reads_back(*store, b2, f2);
+  CHECK(pack_bytes(dir.path()) - after_one < 20000);
+
+  // Storing a file again stores nothing.
+  const std::uint64_t before = pack_bytes(dir.path());
+  CHECK(store_file(*store, whole, {"model.safetensors"}, 9).digest == a.digest);
+  CHECK(pack_bytes(dir.path()) == before);
+}
+
+TEST_CASE("files that only look like safetensors, or are cut short, still round trip", "[storage]") {
+  TempDir dir;
+  auto store = open_store(dir.path());
+  const auto whole = base_model(7).file();
+  std::vector<std::vector<std::uint8_t>> cases = {
+      std::vector<std::uint8_t>(whole.begin(), whole.begin() + 1000000),  // cut inside a tensor
+      std::vector<std::uint8_t>(whole.begin(), whole.begin() + 100),      // cut inside the header
+      {0x10, 0, 0, 0, 0, 0, 0, 0, '{', 'x'},                               // a header that is not JSON
+      std::vector<std::uint8_t>(whole.begin(), whole.begin() + 7),
+  };
+  auto broken = whole;
+  broken[9] = '!';  // the JSON no longer parses: everything goes through CDC
+  cases.push_back(broken);
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    INFO("case " << i);
+    const BlobInfo info = store_file(*store, cases[i], {"x.safetensors"}, i);
+    check_reads_back(*store, info, cases[i]);
+  }
+}
+
+TEST_CASE("a fine-tune declared against its base is stored as deltas and reads back", "[storage]") {
+  TempDir dir;
+  auto store = open_store(dir.path());
+  const Model base = base_model(200);
+  const auto base_file = base.file();
+  const BlobInfo b = store_file(*store, base_file, {"model.safetensors"});
+  const IndexFacts after_base = index_facts(dir.path());
+  CHECK(after_base.deltas == 0);
+
+  Model tuned = base;
+  for (std::size_t i = 1; i < 3; ++i) tuned.tensors[i].bytes = fine_tune(base.tensors[i].bytes, 300 + i);
+  const auto tuned_file = tuned.file();
+
+  WriteHints hints{"model.safetensors", {b.digest}};
+  const BlobInfo t = store_file(*store, tuned_file, hints);
+  check_reads_back(*store, t, tuned_file);
+  check_random_ranges(*store, t, tuned_file, 300, 2);
+  const IndexFacts after_tuned = index_facts(dir.path());
+  CHECK(after_tuned.deltas > 0);
+  const std::int64_t tuned_stored = after_tuned.stored - after_base.stored;
+  // The unchanged embedding dedups; the moved matrices cost well under their standalone size.
+  CHECK(tuned_stored < after_base.stored * 6 / 10);
+  check_reads_back(*store, b, base_file);
+
+  SECTION("an FP16 conversion is stored as cast deltas") {
+    Model fp16 = base;
+    for (TensorSpec& ts : fp16.tensors) {
+      if (ts.dtype != "BF16") continue;
+      ts.dtype = "F16";
+      ts.bytes = to_f16(ts.bytes);
+    }
+    const auto fp16_file = fp16.file();
+    const BlobInfo h = store_file(*store, fp16_file, hints);
+    check_reads_back(*store, h, fp16_file);
+    check_random_ranges(*store, h, fp16_file, 100, 3);
+    const IndexFacts after = index_facts(dir.path());
+    CHECK(after.cast_deltas > 0);
+    CHECK(after.stored - after_tuned.stored < static_cast<std::int64_t>(fp16_file.size() / 10));
+  }
+  SECTION("a wrong declared base stores nothing as deltas") {
+    const Model other = base_model(999);
+    const auto other_file = other.file();
+    const BlobInfo o = store_file(*store, other_file, hints);
+    check_reads_back(*store, o, other_file);
+    CHECK(index_facts(dir.path()).deltas == after_tuned.deltas);
+  }
+  SECTION("a damaged base frame fails reads of the fine-tune cleanly") {
+    for (const auto& pack : pack_files(dir.path())) flip_bit(pack, 4000);  // early frames of each pack
+    auto reopened = open_store(dir.path());
+    auto got = read_range(*reopened, t.digest, 0, std::nullopt);
+    REQUIRE_FALSE(got.is_ok());
+    CHECK(got.status().code() == Code::kCorrupt);
+    CHECK(got.status().message().find("blob " + t.digest.hex() + " is corrupt: frame ") == 0);
+  }
+}
+
+TEST_CASE("a file stored standalone is re-encoded against a base that arrives later", "[storage]") {
+  TempDir dir;
+  auto store = open_store(dir.path());
+  const Model base = base_model(400);
+  Model tuned = base;
+  for (std::size_t i = 0; i < 3; ++i) tuned.tensors[i].bytes = fine_tune(base.tensors[i].bytes, 500 + i);
+  const auto tuned_file = tuned.file();
+  const BlobInfo t = store_file(*store, tuned_file, {"model.safetensors"});
+  const auto base_file = base.file();
+  const BlobInfo b = store_file(*store, base_file, {"model.safetensors"});
+  const IndexFacts before = index_facts(dir.path());
+  CHECK(before.deltas == 0);
+
+  auto stats = store->reencode(t.digest, {b.digest});
+  REQUIRE(stats.is_ok());
+  CHECK(stats->frames_reencoded > 0);
+  CHECK(stats->stored_bytes_after < stats->stored_bytes_before * 8 / 10);
+  const IndexFacts after = index_facts(dir.path());
+  CHECK(after.deltas == static_cast<std::int64_t>(stats->frames_reencoded));
+  CHECK(after.stored < before.stored);
+  check_reads_back(*store, t, tuned_file);
+  check_random_ranges(*store, t, tuned_file, 200, 4);
+  check_reads_back(*store, b, base_file);
+  // Doing it again finds nothing left to do; re-encoding the base against the fine-tune would
+  // make chains, so it is refused frame by frame.
+  CHECK(store->reencode(t.digest, {b.digest})->frames_reencoded == 0);
+  CHECK(store->reencode(b.digest, {t.digest})->frames_reencoded == 0);
+  CHECK(store->reencode(Sha256::of(std::string_view("x")), {b.digest}).status().code() == Code::kNotFound);
+}
+
+TEST_CASE("a bit flip in a pack fails reads of the affected frames only", "[storage]") {
+  TempDir dir;
+  auto store = open_store(dir.path());
+  const auto damaged_data = base_model(600).file();
+  const BlobInfo damaged = store_file(*store, damaged_data, {"a.safetensors"});
+  const auto packs_before = pack_files(dir.path());
+  REQUIRE(packs_before.size() == 1);
+  const auto other_data = random_bytes(700000, 601);
+  const BlobInfo other = store_file(*store, other_data, {"b.bin"});
+
+  // Somewhere in the middle of the first pack: inside some tensor frame of `damaged`.
+  const std::string pack = packs_before.front();
+  flip_bit(pack, std::filesystem::file_size(pack) / 2);
+  auto whole = read_range(*store, damaged.digest, 0, std::nullopt);
+  REQUIRE_FALSE(whole.is_ok());
+  CHECK(whole.status().code() == Code::kCorrupt);
+  CHECK(whole.status().message().find("blob " + damaged.digest.hex() + " is corrupt: frame ") == 0);
+  CHECK(store->get_small(damaged.digest).status().code() == Code::kCorrupt);
+  // The header frame is still good, and so is every byte of the other file.
+  auto head = read_range(*store, damaged.digest, 0, 100);
+  REQUIRE(head.is_ok());
+  CHECK(std::equal(head->begin(), head->end(), damaged_data.begin()));
+  check_reads_back(*store, other, other_data);
+}
+
+TEST_CASE("the framed store works over the in-memory backend", "[storage]") {
+  TempDir dir;
+  FramedStoreOptions options;
+  options.pack_target_bytes = 256 << 10;  // many packs
+  auto store = open_framed_store(dir.path() + "/index.db", BlobBackend::memory(), options);
+  REQUIRE(store.is_ok());
+  const auto data = base_model(700).file();
+  const BlobInfo info = store_file(**store, data, {"m.safetensors"});
+  check_reads_back(**store, info, data);
+  check_random_ranges(**store, info, data, 200, 5);
+}
+
+TEST_CASE("every file of a generated tiny family round trips, whole and through random ranges", "[storage]") {
+  const char* env = std::getenv("GROVE_SYNTH_BIN");
+  const std::string synth = env && *env ? env : GROVE_SYNTH_DEFAULT;
+  if (synth.empty() || !std::filesystem::exists(synth)) {
+    WARN("grove-synth not built; set GROVE_SYNTH_BIN to run the family round trip");
+    return;
+  }
+  TempDir dir;
+  const std::string out = dir.path() + "/family";
+  const std::string cmd = "'" + synth + "' family --out '" + out + "' --size tiny > /dev/null";
+  REQUIRE(std::system(cmd.c_str()) == 0);
+
+  auto store = open_store(dir.path() + "/store");
+  // The base first, so the derivatives can name its files as their base.
+  std::vector<std::string> members;
+  for (const auto& e : std::filesystem::directory_iterator(out)) members.push_back(e.path().filename().string());
+  std::sort(members.begin(), members.end(), [](const std::string& a, const std::string& b) {
+    return (a != "base") < (b != "base") || ((a != "base") == (b != "base") && a < b);
+  });
+  REQUIRE(!members.empty());
+  REQUIRE(members.front() == "base");
+
+  std::vector<Sha256Digest> base_files;
+  std::vector<std::pair<BlobInfo, std::vector<std::uint8_t>>> stored;
+  std::uint64_t naive = 0;
+  for (const std::string& member : members) {
+    for (const auto& e : std::filesystem::recursive_directory_iterator(out + "/" + member)) {
+      if (!e.is_regular_file()) continue;
+      std::ifstream in(e.path(), std::ios::binary);
+      std::vector<std::uint8_t> data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      WriteHints hints{e.path().filename().string(), member == "base" ? std::vector<Sha256Digest>{} : base_files};
+      const BlobInfo info = store_file(*store, data, hints, naive);
+      if (member == "base" && e.path().extension() == ".safetensors") base_files.push_back(info.digest);
+      naive += data.size();
+      stored.emplace_back(info, std::move(data));
+    }
+  }
+  REQUIRE(!base_files.empty());
+  for (const auto& [info, data] : stored) {
+    INFO("file of " << data.size() << " bytes");
+    check_reads_back(*store, info, data);
+  }
+  // At least 1,000 random ranges over the family, most in the larger files.
+  int ranges = 0;
+  for (std::size_t i = 0; i < stored.size(); ++i) {
+    const auto& [info, data] = stored[i];
+    const int n = data.size() > (1u << 20) ? 150 : 10;
+    check_random_ranges(*store, info, data, n, 1000 + i);
+    ranges += n;
+  }
+  CHECK(ranges >= 1000);
+  const IndexFacts facts = index_facts(dir.path() + "/store");
+  CHECK(facts.deltas > 0);
+  const std::uint64_t packed = pack_bytes(dir.path() + "/store");
+  CHECK(packed < naive / 2);
+  WARN("tiny family: " << naive << " bytes naive, " << packed << " in packs (" << facts.frames << " frames, "
+                       << facts.deltas << " deltas)");
+}
