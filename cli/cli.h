@@ -3,11 +3,16 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 
 #include "common/status.h"
 #include "hub/client.h"
+
+namespace CLI {
+class App;
+}
 
 namespace grove::cli {
 
@@ -85,5 +90,9 @@ int run_lineage(const ClientOptions& options, const LineageOptions& lineage);
 
 // Prints "grove: <message>" to stderr and returns 1.
 int fail(const Status& status);
+
+// cli/storage.cpp: gc, fsck, repack and storage stats on a data folder. Registers the
+// subcommands; the returned function runs the one that was chosen (nullopt: none of them).
+std::function<std::optional<int>()> add_storage_commands(CLI::App& app);
 
 }  // namespace grove::cli

@@ -84,6 +84,8 @@ int main(int argc, char** argv) {
   add_client_options(lineage_cmd);
   push_cmd->add_option("--base", push.base, "The model this one derives from, NAMESPACE/NAME[@REVISION] (lineage)");
 
+  auto run_storage = add_storage_commands(app);  // gc, fsck, repack, storage stats
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -99,5 +101,6 @@ int main(int argc, char** argv) {
   if (*pull_cmd) return run_pull(client, pull);
   if (*lineage_cmd) return run_lineage(client, lineage);
   if (*export_cmd) return run_export(client, export_options);
+  if (auto rc = run_storage()) return *rc;
   return 1;
 }

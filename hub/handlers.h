@@ -60,4 +60,7 @@ void add_export_info(Hub& hub, const registry::Repo& repo, const std::string& co
 Result<Response> handle_web_index(Hub&, Request&, const RouteParams&);
 Result<Response> handle_web_asset(Hub&, Request&, const RouteParams&);
 
+// handlers_storage.cpp: GET /api/grove/storage (hub/storage_stats.h).
+Result<Response> handle_storage_stats(Hub&, Request&, const RouteParams&);
+
 }  // namespace grove::hub

@@ -13,6 +13,7 @@ using V = http::verb;
 const Route kRoutes[] = {
     {V::get, "/api/whoami-v2", kNone, handle_whoami, nullptr},
     {V::get, "/api/grove/health", kNone, handle_health, nullptr},
+    {V::get, "/api/grove/storage", kNone, handle_storage_stats, nullptr},
     {V::get, "/api/grove/lineage/{ns}/{name}", kNone, handle_lineage, nullptr},
     {V::get, "/api/grove/lineage/{ns}/{name}/children", kNone, handle_lineage_children, nullptr},
     {V::get, "/api/grove/export/{ns}/{name}/{rev}/{quant}.gguf", kNone, handle_export, nullptr},

@@ -283,6 +283,7 @@ struct StorageRef {
   Sha256Digest sha256;
   std::uint64_t size = 0;
   bool lfs = false;
+  bool is_private = false;  // of the repo
 };
 // Every file of every commit of every repo (small files too: the hub stores them as blobs)
 // and every cached GGUF export, one entry per distinct (repo, path, sha256).

@@ -16,25 +16,26 @@ Result<std::vector<StorageRef>> list_storage_refs(const std::string& registry_pa
   // Commits stay in the table while their repo exists (a deleted branch's commits can still be
   // named by id), so every one of them counts as reachable.
   {
-    GROVE_ASSIGN_OR_RETURN(auto s, db->prepare("SELECT DISTINCT r.ns || '/' || r.name, f.path, f.sha256, f.size, f.lfs "
+    GROVE_ASSIGN_OR_RETURN(auto s, db->prepare("SELECT DISTINCT r.ns || '/' || r.name, f.path, f.sha256, f.size, f.lfs, r.private "
                                                "FROM files f JOIN repos r ON r.id = f.repo_id"));
     while (true) {
       GROVE_ASSIGN_OR_RETURN(bool row, s.step());
       if (!row) break;
       auto digest = Sha256Digest::from_hex(s.text(2));
       if (!digest) return corrupt("registry files row with a bad sha256: " + s.text(2));
-      out.push_back({s.text(0), s.text(1), *digest, static_cast<std::uint64_t>(s.int64(3)), s.int64(4) != 0});
+      out.push_back({s.text(0), s.text(1), *digest, static_cast<std::uint64_t>(s.int64(3)), s.int64(4) != 0, s.int64(5) != 0});
     }
   }
   {
-    GROVE_ASSIGN_OR_RETURN(auto s, db->prepare("SELECT r.ns || '/' || r.name, e.quant, e.sha256, e.size "
+    GROVE_ASSIGN_OR_RETURN(auto s, db->prepare("SELECT r.ns || '/' || r.name, e.quant, e.sha256, e.size, r.private "
                                                "FROM exports e JOIN repos r ON r.id = e.repo_id"));
     while (true) {
       GROVE_ASSIGN_OR_RETURN(bool row, s.step());
       if (!row) break;
       auto digest = Sha256Digest::from_hex(s.text(2));
       if (!digest) return corrupt("registry exports row with a bad sha256: " + s.text(2));
-      out.push_back({s.text(0), "(gguf export " + s.text(1) + ")", *digest, static_cast<std::uint64_t>(s.int64(3)), true});
+      out.push_back({s.text(0), "(gguf export " + s.text(1) + ")", *digest, static_cast<std::uint64_t>(s.int64(3)), true,
+                     s.int64(4) != 0});
     }
   }
   GROVE_RETURN_IF_ERROR(db->exec("COMMIT"));

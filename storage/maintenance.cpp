@@ -6,6 +6,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <set>
@@ -218,11 +219,23 @@ struct DigestHash {
   }
 };
 
+constexpr std::int64_t kOrphanMinAge = 3600;
+
 struct PackRow {
   std::int64_t id = 0;
   std::string name;
   std::uint64_t size = 0;
+  std::uint64_t frame_count = 0;
 };
+
+// A pack is rewritten when its live frames (with headers) fill under `below` of the bytes its
+// frames take (size less the fixed parts and the footer entries), i.e. at 1.0 whenever it
+// holds any garbage.
+bool worth_rewriting(std::uint64_t live_bytes, std::uint64_t size, std::uint64_t frame_count, double below) {
+  const std::uint64_t fixed = kPackMagicSize + kPackTrailerSize + kPackEntrySize * frame_count;
+  const std::uint64_t payload = size > fixed ? size - fixed : 0;
+  return live_bytes < payload && static_cast<double>(live_bytes) < below * static_cast<double>(payload);
+}
 
 }  // namespace
 
@@ -264,7 +277,8 @@ struct StorageMaintenance::Impl {
       if (std::strchr(sql, '?')) s.bind(1, param);
       int rc;
       while ((rc = s.step()) == SQLITE_ROW)
-        out.push_back(PackRow{s.i64(0), s.text(1), static_cast<std::uint64_t>(s.i64(2))});
+        out.push_back(PackRow{s.i64(0), s.text(1), static_cast<std::uint64_t>(s.i64(2)),
+                              static_cast<std::uint64_t>(s.i64(3))});
       return rc == SQLITE_DONE ? Status::ok() : sql_error(db, "list packs");
     }));
     return out;
@@ -390,7 +404,7 @@ struct StorageMaintenance::Impl {
         Stmt s(db,
                "SELECT p.size, p.created_at, p.id IN (SELECT pack_id FROM gc_retired), "
                "(SELECT coalesce(sum(f.stored_length + 48), 0) FROM frames f WHERE f.pack_id = p.id), "
-               "(SELECT count(*) FROM frames f WHERE f.pack_id = p.id) FROM packs p");
+               "(SELECT count(*) FROM frames f WHERE f.pack_id = p.id), p.frame_count FROM packs p");
         GROVE_RETURN_IF_ERROR(s.prepared());
         int rc;
         while ((rc = s.step()) == SQLITE_ROW) {
@@ -399,7 +413,8 @@ struct StorageMaintenance::Impl {
           const std::uint64_t live_bytes = static_cast<std::uint64_t>(s.i64(3));
           if (s.i64(2)) {
             report.bytes_reclaimable += size;
-          } else if (old && static_cast<double>(live_bytes) < rewrite_below * static_cast<double>(size)) {
+          } else if (old && s.i64(4) > 0 &&
+                     worth_rewriting(live_bytes, size, static_cast<std::uint64_t>(s.i64(5)), rewrite_below)) {
             const std::uint64_t overhead = kPackMagicSize + kPackTrailerSize +
                                            kPackEntrySize * static_cast<std::uint64_t>(s.i64(4));
             report.bytes_reclaimable += size > live_bytes + overhead ? size - live_bytes - overhead : 0;
@@ -556,18 +571,26 @@ Result<GcReport> StorageMaintenance::gc(const LiveFilesFn& live, const GcOptions
   report.dry_run = options.dry_run;
 
   GROVE_ASSIGN_OR_RETURN(std::vector<Sha256Digest> live_files, live());
+  if (!options.dry_run) {
+    // Files an earlier run unlinked that became live since (step 3 of that run missed them).
+    GROVE_ASSIGN_OR_RETURN(std::uint64_t restored, m.restore(live_files));
+    report.files_restored += restored;
+  }
   GROVE_RETURN_IF_ERROR(m.unlink(live_files, now, cutoff, options.rewrite_below, options.dry_run, report));
-  GROVE_ASSIGN_OR_RETURN(auto orphans, m.orphans(cutoff));
+  // An upload's packs are put before its index rows go in, so an unindexed pack may be a live
+  // upload's: those wait out at least an hour whatever the grace period.
+  GROVE_ASSIGN_OR_RETURN(auto orphans, m.orphans(now - std::max<std::int64_t>(options.grace_seconds, kOrphanMinAge)));
   if (options.dry_run) {
     for (const auto& o : orphans) report.bytes_reclaimable += o.second;
     return report;
   }
   GROVE_ASSIGN_OR_RETURN(std::vector<Sha256Digest> live_again, live());
-  GROVE_ASSIGN_OR_RETURN(report.files_restored, m.restore(live_again));
+  GROVE_ASSIGN_OR_RETURN(std::uint64_t restored, m.restore(live_again));
+  report.files_restored += restored;
 
   // Rewrites: old packs, not retired, whose live frames fill under rewrite_below of them.
   GROVE_ASSIGN_OR_RETURN(std::vector<PackRow> candidates,
-                         m.packs("SELECT p.id, p.name, p.size FROM packs p WHERE p.created_at <= ? "
+                         m.packs("SELECT p.id, p.name, p.size, p.frame_count FROM packs p WHERE p.created_at <= ? "
                                  "AND p.id NOT IN (SELECT pack_id FROM gc_retired)",
                                  cutoff));
   for (const PackRow& p : candidates) {
@@ -575,8 +598,7 @@ Result<GcReport> StorageMaintenance::gc(const LiveFilesFn& live, const GcOptions
                            m.frames_where("WHERE f.pack_id = ?1 ORDER BY f.pack_offset", p.id, true));
     std::uint64_t live_bytes = 0;
     for (const FrameRow& f : frames) live_bytes += kFrameHeaderSize + f.stored_length;
-    if (frames.empty() || static_cast<double>(live_bytes) >= options.rewrite_below * static_cast<double>(p.size))
-      continue;
+    if (frames.empty() || !worth_rewriting(live_bytes, p.size, p.frame_count, options.rewrite_below)) continue;
     std::uint64_t copied = 0;
     Result<std::uint64_t> written = m.copy_frames(frames, copied);
     if (!written.is_ok()) {
@@ -624,7 +646,7 @@ Result<FsckReport> StorageMaintenance::fsck(const FsckOptions& options) {
   std::set<std::string> damaged_packs;
   std::unordered_set<Blake3Digest, DigestHash> bad_frames;
 
-  GROVE_ASSIGN_OR_RETURN(std::vector<PackRow> packs, m.packs("SELECT id, name, size FROM packs ORDER BY id", 0));
+  GROVE_ASSIGN_OR_RETURN(std::vector<PackRow> packs, m.packs("SELECT id, name, size, frame_count FROM packs ORDER BY id", 0));
   for (const PackRow& p : packs) {
     ++report.packs_checked;
     Result<ObjectInfo> info = m.core.backend->stat(pack_key(p.name));

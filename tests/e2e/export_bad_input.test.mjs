@@ -100,9 +100,9 @@ after(async () => {
 
 describe('refused before streaming, server stays up', () => {
   const cases = [
-    ['unsupported architecture', 'unsupported-arch', 'Q8_0', 422, /gpt2|GPT2LMHeadModel|architecture/i],
+    ['unsupported architecture', 'unsupported-arch', 'Q8_0', 422, /architecture.*(GPT2LMHeadModel|gpt2)/i],
     ['a tensor missing from the shards', 'missing-tensor', 'Q8_0', 422, /model\.layers\.3\.mlp\.up_proj\.weight|blk\.3\.ffn_up/],
-    ['a shape that does not match config.json', 'bad-shape', 'Q4_0', 422, /shape|384|352/i],
+    ['a shape that does not match config.json', 'bad-shape', 'Q4_0', 422, /shape[\s\S]*384/i],
     ['no tokenizer', 'no-tokenizer', 'Q8_0', 422, /tokenizer/i],
     ['an unknown quantization name', 'good', 'Q9_9', 400, /Q9_9|quant/i],
   ];

@@ -52,7 +52,7 @@ for (const arch of ['llama', 'qwen2']) {
     });
 
     for (const [quant, bound] of Object.entries(BOUNDS)) {
-      test(`${quant}: loads, generates, next-token distributions within bounds`, async () => {
+      test(`${quant}: loads, generates, next-token distributions within bounds`, async (t) => {
         const file = await exportLocal(model, quant, path.join(work, `${arch}-${quant}.gguf`));
         const r = await llamaEval(file, SEQUENCES, { generate: GENERATE });
         assertLoaded(r, `${arch} ${quant}`);
@@ -62,10 +62,12 @@ for (const arch of ['llama', 'qwen2']) {
         for (const t of greedy) assert.ok(Number.isInteger(t) && t >= 0 && t < vocab, `generated token ${t}`);
 
         const klHf = maxKL(hfRef, probabilities);
+        t.diagnostic(`max KL vs safetensors weights ${klHf.toExponential(2)}`);
         assert.ok(klHf < bound.hf, `${arch} ${quant}: max KL vs the safetensors weights ${klHf.toExponential(2)} ≥ ${bound.hf}`);
         if (bound.deq) {
           const deqRef = await refForward(model, SEQUENCES, { gguf: file });
           const klDeq = maxKL(deqRef, probabilities);
+          t.diagnostic(`max KL vs dequantized weights ${klDeq.toExponential(2)}`);
           assert.ok(klDeq < bound.deq, `${arch} ${quant}: max KL vs its dequantized weights ${klDeq.toExponential(2)} ≥ ${bound.deq}`);
         }
         if (quant === 'F32') {
@@ -88,7 +90,7 @@ for (const arch of ['llama', 'qwen2']) {
 // The generator's weights give almost uniform attention, where positions hardly matter; with
 // q_proj and k_proj scaled ×4 a permutation bug moves the distributions far past the bound.
 for (const [arch, mode] of [['llama', 'unpermute'], ['qwen2', 'permute']]) {
-  test(`${arch}: wrongly arranged Q/K rows (${mode}d) fail the F32 KL bound`, async () => {
+  test(`${arch}: wrongly arranged Q/K rows (${mode}d) fail the F32 KL bound`, async (t) => {
     const work = await tempDir(`grove-gguf-perm-${arch}-`);
     const model = await sharpenAttention(await synthBase(path.join(work, 'family'), { arch }), path.join(work, 'sharp'));
     const config = JSON.parse(await fs.readFile(path.join(model, 'config.json'), 'utf8'));
@@ -101,18 +103,20 @@ for (const [arch, mode] of [['llama', 'unpermute'], ['qwen2', 'permute']]) {
     const rGood = await llamaEval(good, SEQUENCES);
     assertLoaded(rGood, `${arch} sharpened F32`);
     const klGood = maxKL(ref, rGood.result.probabilities);
+    t.diagnostic(`correct F32 export: max KL ${klGood.toExponential(2)}`);
     assert.ok(klGood < BOUNDS.F32.hf, `correct export: KL ${klGood.toExponential(2)}`);
 
     const rBad = await llamaEval(bad, SEQUENCES);
     assertLoaded(rBad, `${arch} with ${mode}d Q/K`);  // it still loads: only the numbers are wrong
     const klBad = maxKL(ref, rBad.result.probabilities);
+    t.diagnostic(`${mode}d Q/K rows: max KL ${klBad.toExponential(2)}`);
     assert.ok(klBad > 10 * BOUNDS.F32.hf, `${mode}d Q/K rows: KL ${klBad.toExponential(2)} should fail the ${BOUNDS.F32.hf} bound by far`);
   });
 }
 
 // The tiny models' rows (128, 352) are not multiples of 256, so their Q4_K_M falls back to
 // Q5_0/Q8_0; the small preset (hidden 512) exercises real Q4_K and Q6_K blocks.
-test('llama small (hidden 512): Q4_K_M with Q4_K and Q6_K blocks within bounds', async () => {
+test('llama small (hidden 512): Q4_K_M with Q4_K and Q6_K blocks within bounds', async (t) => {
   const work = await tempDir('grove-gguf-small-');
   const model = await synthBase(path.join(work, 'family'), { arch: 'llama', size: 'small' });
   const file = await exportLocal(model, 'Q4_K_M', path.join(work, 'small-Q4_K_M.gguf'));
@@ -125,6 +129,7 @@ test('llama small (hidden 512): Q4_K_M with Q4_K and Q6_K blocks within bounds',
   assert.equal(r.result.greedy.length, GENERATE);
   const klHf = maxKL(await refForward(model, SEQUENCES), r.result.probabilities);
   const klDeq = maxKL(await refForward(model, SEQUENCES, { gguf: file }), r.result.probabilities);
+  t.diagnostic(`max KL vs safetensors weights ${klHf.toExponential(2)}, vs dequantized weights ${klDeq.toExponential(2)}`);
   assert.ok(klDeq < BOUNDS.Q4_K_M.deq, `max KL vs its dequantized weights ${klDeq.toExponential(2)}`);
   assert.ok(klHf < BOUNDS.Q4_K_M.hf, `max KL vs the safetensors weights ${klHf.toExponential(2)}`);
 });

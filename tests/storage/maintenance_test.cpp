@@ -341,7 +341,7 @@ TEST_CASE("pushes that run during gc stay intact", "[storage][gc]") {
     models.push_back(model(100 + 10 * static_cast<std::uint64_t>(i)));
     old.push_back(put(s, safetensors(models.back())));
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(2100));
+  std::this_thread::sleep_for(std::chrono::milliseconds(3100));
 
   std::mutex mu;
   std::vector<Sha256Digest> registered;  // what the "registry" names: committed pushes
@@ -373,7 +373,7 @@ TEST_CASE("pushes that run during gc stay intact", "[storage][gc]") {
   });
   auto m = open_maintenance(dir.path());
   GcOptions opts;
-  opts.grace_seconds = 1;
+  opts.grace_seconds = 3;  // far longer than one of these pushes, even on a busy machine
   opts.rewrite_below = 1.0;
   LiveFilesFn live = [&]() -> Result<std::vector<Sha256Digest>> {
     std::lock_guard lock(mu);
@@ -391,7 +391,7 @@ TEST_CASE("pushes that run during gc stay intact", "[storage][gc]") {
   INFO(push_error);
   REQUIRE(push_error.empty());
   // Let the last unlinked packs age out, then collect them too.
-  std::this_thread::sleep_for(std::chrono::milliseconds(2100));
+  std::this_thread::sleep_for(std::chrono::milliseconds(3100));
   for (int i = 0; i < 2; ++i) {
     auto r = m->gc(live, opts);
     REQUIRE(r.is_ok());
