@@ -377,7 +377,7 @@ test('listings: absolute Link rel="next" from the public URL, X-Total-Count, exp
   const item = listed.find((m) => m.id === REPO);
   assert.deepEqual(Object.keys(item).sort(), ['_id', 'id', 'lastModified', 'sha', 'siblings'].sort());
   assert.equal(item.sha, c2);
-  assert.deepEqual(item.siblings.map((s) => s.rfilename).sort(), ['.gitattributes', ...Object.keys(files), 'model.safetensors'].sort());
+  assert.deepEqual(item.siblings.map((s) => s.rfilename).sort(), [...Object.keys(files), 'model.safetensors'].sort());
   const defaults = (await hub.json(`/api/models?author=alice`)).find((m) => m.id === REPO);
   for (const k of ['_id', 'id', 'likes', 'trendingScore', 'private', 'downloads', 'tags', 'createdAt', 'modelId']) assert.ok(k in defaults, `default list field ${k}`);
   assert.equal(defaults.library_name, 'transformers');
@@ -385,7 +385,7 @@ test('listings: absolute Link rel="next" from the public URL, X-Total-Count, exp
 
 test('tree: directories, LFS entries, recursion, expand=true with lastCommit for files and folders', async () => {
   const top = await hub.json(`/api/models/${REPO}/tree/main`);
-  assert.deepEqual(top.map((e) => [e.type, e.path]), [['file', '.gitattributes'], ['file', 'README.md'], ['file', 'config.json'],
+  assert.deepEqual(top.map((e) => [e.type, e.path]), [['file', 'README.md'], ['file', 'config.json'],
     ['file', 'empty.txt'], ['file', 'model.safetensors'], ['directory', 'sub']]);
   const sub = top.find((e) => e.path === 'sub');
   assert.match(sub.oid, HEX40);

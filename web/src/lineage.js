@@ -195,7 +195,7 @@ export class LineageGraph {
       'data-relation': n.relation || '', tabindex: missing ? null : 0, role: missing ? null : 'link', 'aria-label': n.id, 'aria-current': current ? 'page' : null },
     svg('rect', { class: 'box', width: n.w, height: n.h, rx: 9 }),
     svg('rect', { class: `bar fill-${missing ? 'missing' : colourClass(rel)}`, width: 4, height: n.h - 14, x: 7, y: 7, rx: 2 }),
-    svg('text', { class: 'title', x: 20, y: 22 }, shortName(n.id, 28)),
+    svg('text', { class: 'title', x: 20, y: 22 }, shortName(n.id, current ? 24 : 27)),
     svg('text', { class: 'sub', x: 20, y: 39 }, sub),
     svg('title', {}, n.id));
     if (!missing && !current) this.activate(g, () => this.opts.onOpen(n.id));
