@@ -78,10 +78,14 @@ Status export_remote(const ClientOptions& client_options, const ExportOptions& o
   const std::string url = "/api/grove/export/" + hub::url_encode(ref.ns, false) + "/" + hub::url_encode(ref.name, false) +
                           "/" + hub::url_encode(ref.revision.empty() ? "main" : ref.revision, false) + "/" +
                           hub::url_encode(options.quant, false) + ".gguf";
-  // HEAD first: the hub validates the model and says the size before computing anything.
-  GROVE_ASSIGN_OR_RETURN(hub::Reply head, client->request("HEAD", url));
-  if (!head.ok()) return hub::status_from_reply(head, "export of " + ref.id());
-  const std::uint64_t total = std::strtoull(head.header("content-length").c_str(), nullptr, 10);
+  // The first byte first: the hub validates the model (an error arrives here, before any file
+  // is created) and its Content-Range says the size.
+  GROVE_ASSIGN_OR_RETURN(hub::Reply probe, client->request("GET", url, "", "", {{"Range", "bytes=0-0"}}));
+  if (!probe.ok()) return hub::status_from_reply(probe, "export of " + ref.id());
+  const std::string content_range = probe.header("content-range");
+  const auto slash = content_range.rfind('/');
+  if (probe.status != 206 || slash == std::string::npos) return io_error("the hub did not say the export's size");
+  const std::uint64_t total = std::strtoull(content_range.c_str() + slash + 1, nullptr, 10);
   const std::string partial = options.output + ".part";
   OutFile out;
   GROVE_RETURN_IF_ERROR(out.open(partial));

@@ -214,9 +214,11 @@ Result<ExportHandle> ExportCache::get(const ExportRequest& request, bool start) 
     if (it == running_.end()) return std::nullopt;
     return ExportHandle{it->second->size(), std::nullopt, it->second};
   };
-  if (auto h = from_running()) return *h;
-
+  // The registry first: a job records its blob just before it leaves running_.
   GROVE_ASSIGN_OR_RETURN(auto stored, registry_.find_export(request.commit, request.quant, formats::kGgufExporterVersion));
+  if (!stored || !store_.stat(stored->sha256).is_ok()) {
+    if (auto h = from_running()) return *h;
+  }
   if (stored && store_.stat(stored->sha256).is_ok()) {
     if (stored->repo_id != request.repo.id) {  // the same commit exported for another repo
       registry::ExportRecord mine = *stored;

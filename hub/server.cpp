@@ -143,6 +143,9 @@ awaitable<void> Server::Impl::accept_loop() {
       GROVE_LOG(kWarn, "accept failed: " << ec.message());
       continue;
     }
+    // Answers go out as a header write and then body writes: without TCP_NODELAY, Nagle's
+    // algorithm holds the body back until the client's delayed ACK (~40 ms per small answer).
+    socket.set_option(tcp::no_delay(true), ec);
     ++active;
     auto executor = socket.get_executor();
     net::co_spawn(executor, session(std::move(socket)), [this](std::exception_ptr e) {
