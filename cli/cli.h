@@ -47,6 +47,7 @@ struct ServeOptions {
   int read_timeout_seconds = 30;
   std::uint64_t max_body_bytes = 64ull << 20;
   std::uint64_t multipart_threshold_bytes = 100ull << 20;
+  unsigned export_threads = 0;  // 0: one per core
 };
 int run_serve(const ServeOptions& options);
 

@@ -1,5 +1,6 @@
 // grove serve, grove token create: the commands that work on a data folder directly.
 #include <iostream>
+#include <thread>
 
 #include "cli/cli.h"
 #include "common/log.h"
@@ -29,8 +30,11 @@ int run_serve(const ServeOptions& options) {
   hub_options.max_body_bytes = options.max_body_bytes;
   if (options.multipart_threshold_bytes == 0) return fail(invalid_argument("--multipart-threshold must be at least 1 byte"));
   hub_options.multipart_threshold_bytes = options.multipart_threshold_bytes;
+  hub_options.export_threads = options.export_threads;
   auto hub = hub::Hub::open(hub_options);
   if (!hub.is_ok()) return fail(hub.status().with_context("cannot open data folder " + options.data_dir));
+  // Uploads encode on a second thread when the server has more than one (storage/framed_store.h).
+  (*hub)->store().set_ingest_threads(server_options.threads ? server_options.threads : std::thread::hardware_concurrency());
   hub::Server server(**hub, server_options);
   if (Status s = server.listen(); !s.is_ok()) return fail(s);
   std::string url = "http://" + server_options.host + ":" + std::to_string(server.port());

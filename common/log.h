@@ -1,8 +1,12 @@
 // Line-oriented logging to stderr. One call writes one whole line, even from many threads.
+// Info and debug lines are written in batches by a background thread (within a few
+// milliseconds, never one write(2) per line under load); warnings and errors are written before
+// log_line returns, with every line logged before them. Pending lines are written at exit.
 #pragma once
 
 #include <sstream>
 #include <string>
+#include <string_view>
 
 namespace grove {
 
@@ -10,7 +14,9 @@ enum class LogLevel { kDebug, kInfo, kWarn, kError };
 
 void set_log_level(LogLevel level);
 bool log_enabled(LogLevel level);
-void log_line(LogLevel level, const std::string& line);
+void log_line(LogLevel level, std::string_view line);
+// Writes every pending line now (e.g. before _exit or abort).
+void flush_log();
 
 }  // namespace grove
 

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <mutex>
+#include <thread>
 
 #include "formats/gguf_export_impl.h"
 
@@ -107,6 +108,21 @@ Result<std::size_t> GgufExport::read(std::span<std::uint8_t> out) {
   return done;
 }
 
+GgufExport::Impl::~Impl() {
+  {
+    std::lock_guard lock(mu);
+    stop = true;
+  }
+  work_cv.notify_all();
+  for (std::thread& t : workers) t.join();
+}
+
+std::uint64_t GgufExport::Impl::chunk_rows(const TensorJob& j) const {
+  // About chunk_elements elements, whole heads when permuting.
+  const std::uint64_t unit = j.permute && j.rows > 1 ? j.head_dim : 1;
+  return std::max<std::uint64_t>(1, options.chunk_elements / std::max<std::uint64_t>(1, j.cols * unit)) * unit;
+}
+
 Status GgufExport::Impl::produce_next() {
   if (!header_sent) {
     out.assign(header.begin(), header.end());
@@ -115,7 +131,7 @@ Status GgufExport::Impl::produce_next() {
   }
   while (job < jobs.size()) {
     TensorJob& j = jobs[job];
-    if (row < j.rows) return produce_chunk(j);
+    if (row < j.rows) return take_chunk(j);
     if (!padding_sent) {
       padding_sent = true;
       const std::uint64_t align = kGgufDefaultAlignment;
@@ -132,15 +148,72 @@ Status GgufExport::Impl::produce_next() {
   return Status::ok();
 }
 
-Status GgufExport::Impl::produce_chunk(TensorJob& j) {
+void GgufExport::Impl::start_workers() {
+  unsigned n = options.threads ? options.threads : std::max(1u, std::thread::hardware_concurrency());
+  // Two slots per worker: one being filled while the consumer drains another.
+  slots.resize(std::size_t{n} * 2 + 1);
+  for (unsigned i = 0; i < n; ++i) workers.emplace_back([this] { work(); });
+}
+
+// The consumer's side: the next chunk of `j` (the chunks come in the order workers claim them,
+// which is the order produce_next walks).
+Status GgufExport::Impl::take_chunk(TensorJob& j) {
+  if (workers.empty()) start_workers();
+  const std::uint64_t seq = consumed;  // only the consumer changes it
+  Slot& slot = slots[seq % slots.size()];
+  Status status;
+  {
+    std::unique_lock lock(mu);
+    ready_cv.wait(lock, [&] { return slot.ready; });
+    status = std::move(slot.status);
+    out.swap(slot.bytes);  // the slot keeps the old buffer for reuse
+    slot.ready = false;
+    slot.status = Status::ok();
+    ++consumed;
+  }
+  work_cv.notify_all();
+  if (!status.is_ok()) {
+    out.clear();
+    return status;
+  }
+  row = std::min(j.rows, row + chunk_rows(j));
+  return Status::ok();
+}
+
+void GgufExport::Impl::work() {
+  Scratch scratch;
+  std::unique_lock lock(mu);
+  for (;;) {
+    work_cv.wait(lock, [&] { return stop || claimed < consumed + slots.size(); });
+    if (stop) return;
+    while (claim_job < jobs.size() && claim_row >= jobs[claim_job].rows) {
+      ++claim_job;
+      claim_row = 0;
+    }
+    if (claim_job == jobs.size()) return;  // everything claimed
+    const TensorJob& j = jobs[claim_job];
+    const std::uint64_t r0 = claim_row, r1 = std::min(j.rows, r0 + chunk_rows(j));
+    claim_row = r1;
+    Slot& slot = slots[claimed % slots.size()];
+    ++claimed;
+    std::vector<std::uint8_t> bytes;
+    bytes.swap(slot.bytes);
+    lock.unlock();
+    Status st = compute_chunk(j, r0, r1, bytes, scratch);
+    lock.lock();
+    slot.bytes.swap(bytes);
+    slot.status = std::move(st);
+    slot.ready = true;
+    ready_cv.notify_all();
+  }
+}
+
+Status GgufExport::Impl::compute_chunk(const TensorJob& j, std::uint64_t r0, std::uint64_t r1,
+                                       std::vector<std::uint8_t>& dst, Scratch& sc) {
   const QuantType qt = j.planned.type;
-  const std::uint64_t cols = j.cols;
+  const std::uint64_t cols = j.cols, n = r1 - r0;
   const std::size_t row_bytes = quantized_row_size(qt, cols);
-  // Rows per chunk: about chunk_elements elements, whole heads when permuting.
-  const std::uint64_t unit = j.permute && j.rows > 1 ? j.head_dim : 1;
-  std::uint64_t chunk = std::max<std::uint64_t>(1, options.chunk_elements / std::max<std::uint64_t>(1, cols * unit)) * unit;
-  const std::uint64_t r0 = row, r1 = std::min(j.rows, r0 + chunk), n = r1 - r0;
-  out.resize(n * row_bytes);
+  dst.resize(n * row_bytes);
 
   const float* values = nullptr;
   DType dtype = DType::kF32;
@@ -148,55 +221,43 @@ Status GgufExport::Impl::produce_chunk(TensorJob& j) {
   if (j.source) {
     dtype = j.source->dtype;
     const std::size_t es = dtype_size(dtype);
-    src_bytes.resize(n * cols * es);
-    GROVE_RETURN_IF_ERROR(source.read(j.source->file, j.source->data_offset + r0 * cols * es, src_bytes));
+    sc.src.resize(n * cols * es);
+    GROVE_RETURN_IF_ERROR(source.read(j.source->file, j.source->data_offset + r0 * cols * es, sc.src));
     if (j.scale) {
       scale_r0 = r0 / kFp8BlockSize;
       const std::uint64_t scale_r1 = (r1 - 1) / kFp8BlockSize + 1;
       scale_cols = j.scale->shape.size() == 2 ? j.scale->shape[1] : 1;
       const std::size_t ses = dtype_size(j.scale->dtype);
-      std::vector<std::uint8_t> raw((scale_r1 - scale_r0) * scale_cols * ses);
-      GROVE_RETURN_IF_ERROR(source.read(j.scale->file, j.scale->data_offset + scale_r0 * scale_cols * ses, raw));
-      scales.resize((scale_r1 - scale_r0) * scale_cols);
-      decode(j.scale->dtype, raw.data(), 0, scales.size(), scales.data());
+      sc.scale_raw.resize((scale_r1 - scale_r0) * scale_cols * ses);
+      GROVE_RETURN_IF_ERROR(source.read(j.scale->file, j.scale->data_offset + scale_r0 * scale_cols * ses, sc.scale_raw));
+      sc.scales.resize((scale_r1 - scale_r0) * scale_cols);
+      decode(j.scale->dtype, sc.scale_raw.data(), 0, sc.scales.size(), sc.scales.data());
     }
   } else {
     values = j.values.data() + r0 * cols;
   }
 
-  const unsigned parts = pool.size();
-  scratch.resize(parts);
-  std::mutex error_mu;
-  Status error;
-  pool.run([&](unsigned part) {
-    std::vector<float>& buf = scratch[part];
-    buf.resize(cols);
-    const std::uint64_t a = n * part / parts, b = n * (part + 1) / parts;
-    for (std::uint64_t k = a; k < b; ++k) {
-      const std::uint64_t r = r0 + k;  // output row
-      const std::uint64_t s = j.permute && j.rows > 1 ? permuted_source(r, j.head_dim) : r;
-      if (values) {
-        std::memcpy(buf.data(), values + (s - r0) * cols, cols * sizeof(float));
-      } else {
-        decode(dtype, src_bytes.data(), (s - r0) * cols, cols, buf.data());
-        if (j.scale) {
-          const float* srow = scales.data() + (s / kFp8BlockSize - scale_r0) * scale_cols;
-          for (std::uint64_t c = 0; c < cols; ++c) buf[c] = buf[c] * srow[c / kFp8BlockSize];
-        }
-      }
-      if (j.permute && j.rows == 1) {  // a 1-D bias: permute its elements
-        std::vector<float> tmp(buf.begin(), buf.end());
-        for (std::uint64_t e = 0; e < cols; ++e) buf[e] = tmp[permuted_source(e, j.head_dim)];
-      }
-      Status st = quantize_row(qt, {buf.data(), cols}, {out.data() + k * row_bytes, row_bytes});
-      if (!st.is_ok()) {
-        std::lock_guard lock(error_mu);
-        if (error.is_ok()) error = st.with_context("tensor " + j.planned.name);
+  std::vector<float>& buf = sc.row;
+  buf.resize(cols);
+  for (std::uint64_t k = 0; k < n; ++k) {
+    const std::uint64_t r = r0 + k;  // output row
+    const std::uint64_t s = j.permute && j.rows > 1 ? permuted_source(r, j.head_dim) : r;
+    if (values) {
+      std::memcpy(buf.data(), values + (s - r0) * cols, cols * sizeof(float));
+    } else {
+      decode(dtype, sc.src.data(), (s - r0) * cols, cols, buf.data());
+      if (j.scale) {
+        const float* srow = sc.scales.data() + (s / kFp8BlockSize - scale_r0) * scale_cols;
+        for (std::uint64_t c = 0; c < cols; ++c) buf[c] = buf[c] * srow[c / kFp8BlockSize];
       }
     }
-  });
-  GROVE_RETURN_IF_ERROR(error);
-  row = r1;
+    if (j.permute && j.rows == 1) {  // a 1-D bias: permute its elements
+      sc.tmp.assign(buf.begin(), buf.end());
+      for (std::uint64_t e = 0; e < cols; ++e) buf[e] = sc.tmp[permuted_source(e, j.head_dim)];
+    }
+    Status st = quantize_row(qt, {buf.data(), cols}, {dst.data() + k * row_bytes, row_bytes});
+    if (!st.is_ok()) return st.with_context("tensor " + j.planned.name);
+  }
   return Status::ok();
 }
 

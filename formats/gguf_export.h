@@ -6,14 +6,17 @@
 //
 // read() then yields the file front to back: the header, then tensor by tensor, each read in
 // chunks of whole rows (whole heads for permuted Q/K), dequantized to float32 (BF16, F16, F32,
-// FP8 E4M3 with 128x128 block scales) and quantized on `threads` workers. Memory is a few
-// chunk buffers (about chunk_elements × 10 bytes), whatever the model size.
+// FP8 E4M3 with 128x128 block scales) and quantized. `threads` workers each take the next chunk,
+// read it from the source, quantize it and hand it back in order; at most 2·threads + 1 chunks
+// are in flight, so memory is a few chunk buffers (each about chunk_elements × 6 bytes, × 12
+// for F32 output) whatever the model size. Workers start with the first read().
 //
 // Mapping and metadata follow ../shared/specs/gguf.md §5–6 (llama, mistral as llama, qwen2);
 // per-tensor types follow gguf_mix.h. Tensors are written in llama-quantize's order (non-layer
 // tensors by name, then blk.0.*, blk.1.*, ... each by name).
 //
-// Thread-safety: one thread calls read(); the object owns its worker threads.
+// Thread-safety: one thread calls read(); the object owns its worker threads, which call
+// ModelSource::read concurrently.
 #pragma once
 
 #include <cstdint>

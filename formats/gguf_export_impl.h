@@ -2,13 +2,15 @@
 // gguf_export.cpp (streaming). Not a public header.
 #pragma once
 
+#include <condition_variable>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "formats/gguf_export.h"
 #include "formats/safetensors.h"
-#include "formats/worker_pool.h"
 
 namespace grove::formats {
 
@@ -34,7 +36,8 @@ struct TensorJob {
 inline constexpr std::uint64_t kFp8BlockSize = 128;
 
 struct GgufExport::Impl {
-  Impl(ModelSource& s, const ExportOptions& o) : source(s), options(o), pool(o.threads) {}
+  Impl(ModelSource& s, const ExportOptions& o) : source(s), options(o) {}
+  ~Impl();
 
   ModelSource& source;
   ExportOptions options;
@@ -46,7 +49,7 @@ struct GgufExport::Impl {
   std::vector<TensorJob> jobs;
   std::vector<PlannedTensor> planned;
 
-  // Streaming state.
+  // Streaming state of the consumer (the thread calling read()).
   std::uint64_t position = 0;
   bool header_sent = false;
   std::size_t job = 0;       // tensor being produced
@@ -54,13 +57,40 @@ struct GgufExport::Impl {
   bool padding_sent = false;
   std::vector<std::uint8_t> out;  // produced, not yet returned
   std::size_t out_pos = 0;
-  std::vector<std::uint8_t> src_bytes;
-  std::vector<float> scales;
-  std::vector<std::vector<float>> scratch;  // one row per worker
-  WorkerPool pool;
 
+  // The pipeline: workers claim chunks (row ranges of tensors) in file order, read, decode and
+  // quantize them in parallel, each into a slot of a ring of `window` slots; the consumer takes
+  // the slots in order. A worker claims chunk `seq` only once seq < consumed + window, so at
+  // most `window` chunks are in memory whatever the model size.
+  struct Slot {
+    bool ready = false;
+    Status status;
+    std::vector<std::uint8_t> bytes;
+  };
+  struct Scratch {  // one per worker
+    std::vector<std::uint8_t> src;
+    std::vector<std::uint8_t> scale_raw;
+    std::vector<float> scales;
+    std::vector<float> row;
+    std::vector<float> tmp;
+  };
+  std::mutex mu;
+  std::condition_variable work_cv, ready_cv;
+  std::vector<std::thread> workers;  // started by the first chunk the consumer needs
+  std::vector<Slot> slots;           // guarded by mu (a claimed slot's bytes: its worker's)
+  std::size_t claim_job = 0;         // guarded by mu: next chunk to claim
+  std::uint64_t claim_row = 0;       // guarded by mu
+  std::uint64_t claimed = 0;         // guarded by mu: chunks claimed so far
+  std::uint64_t consumed = 0;        // guarded by mu: chunks the consumer has taken
+  bool stop = false;                 // guarded by mu
+
+  std::uint64_t chunk_rows(const TensorJob& j) const;
   Status produce_next();
-  Status produce_chunk(TensorJob& j);
+  Status take_chunk(TensorJob& j);
+  void start_workers();
+  void work();
+  Status compute_chunk(const TensorJob& j, std::uint64_t r0, std::uint64_t r1, std::vector<std::uint8_t>& dst,
+                       Scratch& scratch);
 };
 
 // Validates the model and fills type, config, vocab, jobs, planned, header, total_size.

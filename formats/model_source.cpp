@@ -31,17 +31,25 @@ Result<std::vector<SourceFile>> DirectorySource::list_files() {
 
 Status DirectorySource::read(const std::string& path, std::uint64_t offset, std::span<std::uint8_t> out) {
   if (path.find("..") != std::string::npos) return invalid_argument("bad model file path " + path);
-  if (!open_file_ || open_path_ != path) {
-    open_file_.reset();
-    GROVE_ASSIGN_OR_RETURN(open_file_, fs_.open_read(dir_ + "/" + path));
-    open_path_ = path;
+  std::unique_ptr<ReadableFile> file;
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = idle_.find(path); it != idle_.end()) {
+      file = std::move(it->second);
+      idle_.erase(it);
+    }
+  }
+  if (!file) {
+    GROVE_ASSIGN_OR_RETURN(file, fs_.open_read(dir_ + "/" + path));
   }
   std::size_t done = 0;
   while (done < out.size()) {
-    GROVE_ASSIGN_OR_RETURN(std::size_t n, open_file_->read_at(offset + done, out.subspan(done)));
+    GROVE_ASSIGN_OR_RETURN(std::size_t n, file->read_at(offset + done, out.subspan(done)));
     if (n == 0) return corrupt(path + " ends before byte " + std::to_string(offset + out.size()));
     done += n;
   }
+  std::lock_guard lock(mu_);
+  if (idle_.size() < 16) idle_.emplace(path, std::move(file));
   return Status::ok();
 }
 

@@ -5,7 +5,9 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <string>
 #include <vector>
@@ -26,7 +28,7 @@ class ModelSource {
   // Every file of the model (subfolders included), in any order.
   virtual Result<std::vector<SourceFile>> list_files() = 0;
   // Fills `out` with the bytes of `path` at [offset, offset + out.size()); a short file is
-  // kCorrupt. Called from one thread at a time.
+  // kCorrupt. May be called from several threads at once (the exporter reads on its workers).
   virtual Status read(const std::string& path, std::uint64_t offset, std::span<std::uint8_t> out) = 0;
 };
 
@@ -44,9 +46,10 @@ class DirectorySource final : public ModelSource {
  private:
   std::string dir_;
   FileSystem& fs_;
-  // The last file opened stays open: weights are read in many ranges of the same shard.
-  std::string open_path_;
-  std::unique_ptr<ReadableFile> open_file_;
+  // Files stay open: weights are read in many ranges of the same shard. A ReadableFile serves
+  // one thread at a time, so a read takes one out of the pool and puts it back.
+  std::mutex mu_;
+  std::multimap<std::string, std::unique_ptr<ReadableFile>> idle_;  // guarded by mu_
 };
 
 }  // namespace grove::formats

@@ -13,7 +13,7 @@
 namespace grove::hub {
 namespace {
 
-constexpr std::size_t kIoBufferSize = 256 * 1024;
+constexpr std::size_t kIoBufferSize = 1024 * 1024;
 constexpr std::uint64_t kMaxBufferedReply = 256ull << 20;
 constexpr auto kTimeout = std::chrono::seconds(120);
 
@@ -248,7 +248,7 @@ Result<Reply> HubClient::download(const std::string& target, std::uint64_t offse
 }
 
 Result<Reply> HubClient::upload_file(const std::string& url_string, const std::string& path, std::uint64_t size,
-                                     const Progress& progress) {
+                                     const Progress& progress, const std::map<std::string, std::string>& headers) {
   GROVE_ASSIGN_OR_RETURN(Url url, resolve_target(url_string));
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return errno_status("open", path);
@@ -259,6 +259,7 @@ Result<Reply> HubClient::upload_file(const std::string& url_string, const std::s
   GROVE_ASSIGN_OR_RETURN(Connection * c, connection_for(url));
   http::request<http::buffer_body> req{http::verb::put, url.path, 11};
   set_base_headers(req, url, nullptr);
+  for (const auto& [k, v] : headers) req.set(k, v);
   req.content_length(size);
   http::request_serializer<http::buffer_body> serializer{req};
   beast::error_code ec;

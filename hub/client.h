@@ -66,9 +66,10 @@ class HubClient {
                          const Progress& progress = {});
 
   // PUT of a local file's bytes to `url`, streamed; no Authorization (signed URLs carry
-  // their own credential).
+  // their own credential). `headers` are added to the request (e.g. X-Grove-Base).
   Result<Reply> upload_file(const std::string& url, const std::string& path, std::uint64_t size,
-                            const Progress& progress = {});
+                            const Progress& progress = {},
+                            const std::map<std::string, std::string>& headers = {});
 
   const Url& endpoint() const { return endpoint_; }
 

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstring>
 
 #include "common/fs.h"
@@ -20,6 +21,8 @@ Result<std::vector<formats::SourceFile>> StoredModelSource::list_files() {
   return out;
 }
 
+// Thread-safe: each call opens its own reader (BlobStore is thread-safe), so the exporter's
+// workers read in parallel.
 Status StoredModelSource::read(const std::string& path, std::uint64_t offset, std::span<std::uint8_t> out) {
   auto it = std::find_if(files_.begin(), files_.end(), [&](const registry::FileEntry& f) { return f.path == path; });
   if (it == files_.end()) return not_found(path + " is not a file of this revision");
@@ -90,11 +93,20 @@ class ExportJob {
     // `record` is a copy: the caller logs the original.
     storage::WriteHints hints;
     hints.file_name = record.quant + ".gguf";
+    hints.incompressible = true;  // quantized weights: zstd would spend seconds to save little
     GROVE_ASSIGN_OR_RETURN(auto writer, store.begin_write(hints));
     std::vector<std::uint8_t> buf(1 << 20);
     std::uint64_t written = 0;
+    // Where this thread's time goes (logged at the end): waiting for the exporter's workers,
+    // the spool file, the blob writer (hashing, framing, packing).
+    using Clock = std::chrono::steady_clock;
+    const Clock::time_point began = Clock::now();
+    Clock::duration in_export{}, in_spool{}, in_store{};
     while (!cancelled_) {
+      Clock::time_point t0 = Clock::now();
       GROVE_ASSIGN_OR_RETURN(std::size_t n, exporter_->read(buf));
+      Clock::time_point t1 = Clock::now();
+      in_export += t1 - t0;
       if (n == 0) break;
       for (std::size_t done = 0; done < n;) {
         ssize_t w = ::pwrite(fd_, buf.data() + done, n - done, static_cast<off_t>(written + done));
@@ -102,7 +114,10 @@ class ExportJob {
         if (w < 0) return errno_status("write", spool_);
         done += static_cast<std::size_t>(w);
       }
+      Clock::time_point t2 = Clock::now();
+      in_spool += t2 - t1;
       GROVE_RETURN_IF_ERROR(writer->append({buf.data(), n}));
+      in_store += Clock::now() - t2;
       written += n;
       {
         std::lock_guard lock(mu_);
@@ -111,7 +126,13 @@ class ExportJob {
       cv_.notify_all();
     }
     if (cancelled_) return Status(Code::kUnavailable, "export cancelled: the hub is shutting down");
+    const Clock::time_point t3 = Clock::now();
     GROVE_ASSIGN_OR_RETURN(storage::BlobInfo info, writer->commit(std::nullopt, exporter_->size()));
+    in_store += Clock::now() - t3;
+    auto ms = [](Clock::duration d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d).count(); };
+    GROVE_LOG(kInfo, "export of " << record.commit_id << " at " << record.quant << ": " << written << " bytes in "
+                                  << ms(Clock::now() - began) << " ms (waiting for quantized bytes " << ms(in_export)
+                                  << " ms, spool " << ms(in_spool) << " ms, store " << ms(in_store) << " ms)");
     record.sha256 = info.digest;
     record.size = info.size;
     return registry.record_export(record);
@@ -163,8 +184,9 @@ Result<std::unique_ptr<storage::BlobReader>> ExportHandle::open(storage::BlobSto
   return std::unique_ptr<storage::BlobReader>(std::make_unique<JobReader>(running, offset, length));
 }
 
-ExportCache::ExportCache(registry::Registry& registry, storage::BlobStore& store, std::string spool_dir)
-    : registry_(registry), store_(store), spool_dir_(std::move(spool_dir)) {
+ExportCache::ExportCache(registry::Registry& registry, storage::BlobStore& store, std::string spool_dir,
+                         unsigned threads)
+    : registry_(registry), store_(store), spool_dir_(std::move(spool_dir)), threads_(threads) {
   // Spool files of a hub that died mid-export: nothing refers to them any more.
   FileSystem& fs = FileSystem::local();
   if (auto names = fs.list(spool_dir_); names.is_ok()) {
@@ -175,7 +197,8 @@ ExportCache::ExportCache(registry::Registry& registry, storage::BlobStore& store
 
 ExportCache& Hub::exports() {
   std::call_once(exports_once_, [this] {
-    exports_ = std::make_shared<ExportCache>(*registry_, *store_, options_.data_dir + "/exports");
+    exports_ = std::make_shared<ExportCache>(*registry_, *store_, options_.data_dir + "/exports",
+                                           options_.export_threads);
   });
   return *exports_;
 }
@@ -233,6 +256,7 @@ Result<ExportHandle> ExportCache::get(const ExportRequest& request, bool start) 
   formats::ExportOptions options;
   options.quant = request.quant;
   options.model_name = request.repo.name;
+  options.threads = threads_;
   GROVE_ASSIGN_OR_RETURN(auto exporter, formats::GgufExport::plan(*source, options));
   if (!start) return ExportHandle{exporter->size(), std::nullopt, nullptr};
 

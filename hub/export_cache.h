@@ -64,7 +64,8 @@ struct ExportHandle {
 
 class ExportCache {
  public:
-  ExportCache(registry::Registry& registry, storage::BlobStore& store, std::string spool_dir);
+  // `threads` read and quantize each export (0: one per core).
+  ExportCache(registry::Registry& registry, storage::BlobStore& store, std::string spool_dir, unsigned threads = 0);
   ~ExportCache();
 
   // The stored export, or the running one, or (when `start`) a newly started one. A model that
@@ -78,6 +79,7 @@ class ExportCache {
   registry::Registry& registry_;
   storage::BlobStore& store_;
   const std::string spool_dir_;
+  const unsigned threads_;
   std::mutex mu_;
   std::map<std::string, std::shared_ptr<ExportJob>> running_;  // guarded by mu_
   // Jobs whose thread has ended, joined and dropped by the next get(); a reader may still hold

@@ -15,9 +15,14 @@ Result<Response> handle_move_repo(Hub&, Request&, const RouteParams&);
 Result<Response> handle_not_a_model(Hub&, Request&, const RouteParams&);
 Result<Response> handle_repo_settings(Hub&, Request&, const RouteParams&);
 Result<Response> handle_list_models(Hub&, Request&, const RouteParams&);
-Result<Response> handle_model_info(Hub&, Request&, const RouteParams&);
 Result<Response> handle_tree(Hub&, Request&, const RouteParams&);
 Result<Response> handle_paths_info(Hub&, Request&, const RouteParams&);
+// Model info without the answer cache; `complete` is set false when an optional part (config,
+// safetensors) could not be read, so the answer is not worth caching.
+Result<Response> build_model_info(Hub&, Request&, const RouteParams&, bool& complete);
+
+// handlers_models.cpp
+Result<Response> handle_model_info(Hub&, Request&, const RouteParams&);  // through hub.answers()
 
 // handlers_refs.cpp
 Result<Response> handle_refs(Hub&, Request&, const RouteParams&);
@@ -44,9 +49,10 @@ Result<Response> handle_raw(Hub&, Request&, const RouteParams&);
 // handlers_lineage.cpp
 Result<Response> handle_lineage(Hub&, Request&, const RouteParams&);
 Result<Response> handle_lineage_children(Hub&, Request&, const RouteParams&);
-// Model info's childrenModelCount and baseModels (when `expand` is empty or names them).
-void add_lineage_info(Hub& hub, const registry::Repo& repo, const std::vector<std::string>& expand,
-                      nlohmann::json& info);
+// Model info's childrenModelCount and baseModels (when `expand` is empty or names them), as
+// the caller of `request` may see them (private children only for their namespace).
+void add_lineage_info(Hub& hub, const Request& request, const registry::Repo& repo,
+                      const std::vector<std::string>& expand, nlohmann::json& info);
 // What a small file of a commit says about lineage (config.json quantization_config,
 // adapter_config.json base_model_name_or_path), recorded in `commit`.
 void add_lineage_commit_facts(const std::string& path, std::string_view content, registry::CommitRequest& commit);

@@ -166,12 +166,13 @@ Result<Response> handle_lineage_children(Hub& hub, Request& request, const Route
   return r;
 }
 
-void add_lineage_info(Hub& hub, const registry::Repo& repo, const std::vector<std::string>& expand, json& info) {
+void add_lineage_info(Hub& hub, const Request& request, const registry::Repo& repo,
+                      const std::vector<std::string>& expand, json& info) {
   auto wants = [&](const char* key) {
     return expand.empty() || std::find(expand.begin(), expand.end(), key) != expand.end();
   };
   if (!wants("baseModels") && !wants("childrenModelCount")) return;
-  auto counts = hub.registry().lineage_counts(repo.id_string());
+  auto counts = hub.registry().lineage_counts(repo.id_string(), viewer_of(request));
   if (!counts.is_ok()) {
     GROVE_LOG(kWarn, "lineage of " << repo.id_string() << ": " << counts.status().to_string());
     return;

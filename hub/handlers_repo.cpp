@@ -199,7 +199,8 @@ Result<Response> handle_list_models(Hub& hub, Request& request, const RouteParam
   return r;
 }
 
-Result<Response> handle_model_info(Hub& hub, Request& request, const RouteParams& params) {
+// The uncached model info answer (handle_model_info in handlers_models.cpp caches it).
+Result<Response> build_model_info(Hub& hub, Request& request, const RouteParams& params, bool& complete) {
   GROVE_ASSIGN_OR_RETURN(auto repo, find_readable_repo(hub, request, params["ns"], params["name"]));
   std::string commit_id;
   if (params.rest.empty()) {
@@ -222,9 +223,10 @@ Result<Response> handle_model_info(Hub& hub, Request& request, const RouteParams
     if (facts.is_ok())
       info.update(*facts);
     else
-      GROVE_LOG(kWarn, "model info of " << repo.id_string() << ": " << facts.status().to_string());
+      complete = false;
+    if (!facts.is_ok()) GROVE_LOG(kWarn, "model info of " << repo.id_string() << ": " << facts.status().to_string());
   }
-  add_lineage_info(hub, repo, expand, info);  // handlers_lineage.cpp
+  add_lineage_info(hub, request, repo, expand, info);  // handlers_lineage.cpp
   if (expand.empty() || std::find(expand.begin(), expand.end(), "groveExports") != expand.end())
     add_export_info(hub, repo, commit_id, info);  // handlers_export.cpp
   return Response::json(select_expanded(info, expand));

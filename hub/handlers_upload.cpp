@@ -167,8 +167,9 @@ Result<Response> handle_lfs_batch(Hub& hub, Request& request, const RouteParams&
       objects.push_back(std::move(item));
       continue;
     }
-    auto stored = hub.store().stat(*oid);
-    if (stored.is_ok() && stored->size == size) {  // already here: no actions at all
+    // Already here: no actions at all, and gc leaves it alone until the commit naming it.
+    auto stored = hub.store().stat_for_commit(*oid);
+    if (stored.is_ok() && stored->size == size) {
       objects.push_back(std::move(item));
       continue;
     }
@@ -324,7 +325,7 @@ Result<Response> handle_lfs_complete(Hub& hub, Request& request, const RoutePara
   GROVE_ASSIGN_OR_RETURN(json body, parse_json_body(request));
   GROVE_ASSIGN_OR_RETURN(auto parts, completed_parts(hub, body, oid, up));
   Sha256Digest digest = *Sha256Digest::from_hex(oid);
-  if (auto stored = hub.store().stat(digest); stored.is_ok() && stored->size == up.size)
+  if (auto stored = hub.store().stat_for_commit(digest); stored.is_ok() && stored->size == up.size)
     return Response::json({{"oid", oid}, {"size", up.size}});
   GROVE_ASSIGN_OR_RETURN(auto writer, hub.store().begin_write(upload_write_hints(hub, request)));
   std::vector<std::uint8_t> buf(1 << 20);
@@ -428,7 +429,7 @@ Result<Response> handle_commit(Hub& hub, Request& request, const RouteParams& pa
     } else if (key == "lfsFile") {
       auto oid = parse_oid(value.value("oid", json()));
       if (!oid.is_ok()) return bad("lfsFile '" + path + "': " + oid.status().message());
-      auto stored = hub.store().stat(*oid);
+      auto stored = hub.store().stat_for_commit(*oid);
       if (!stored.is_ok())
         return invalid_argument("LFS object " + oid->hex() + " for '" + path + "' was never uploaded");
       if (value.contains("size") && value["size"] != stored->size)
@@ -458,7 +459,8 @@ Result<Response> handle_commit(Hub& hub, Request& request, const RouteParams& pa
   }
 
   GROVE_ASSIGN_OR_RETURN(auto made, hub.registry().commit(commit));
-  schedule_reencode(hub, commit);  // deltas against a declared base, in the background (storage_bases.h)
+  // Deltas against a declared base and the detected lineage edge, in the background (storage_bases.h).
+  schedule_reencode(hub, commit, repo.ns + "/" + repo.name);
   return Response::json({{"success", true},
                          {"commitOid", made.id},
                          {"commitUrl", repo_url(hub, repo) + "/commit/" + made.id},

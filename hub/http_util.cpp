@@ -229,6 +229,26 @@ std::string random_hex(std::size_t bytes) {
   return to_hex(as_bytes(raw));
 }
 
+std::string request_id() {
+  // splitmix64 over a per-thread random seed: ids unique in practice and cheap. RAND_bytes on
+  // every request cost more than the rest of a cached answer (a lock and a DRBG round).
+  thread_local std::uint64_t state = [] {
+    std::uint64_t seed = 0;
+    RAND_bytes(reinterpret_cast<unsigned char*>(&seed), sizeof seed);
+    return seed;
+  }();
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out(24, '0');
+  for (int half = 0; half < 2; ++half) {
+    std::uint64_t z = (state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    z ^= z >> 31;
+    for (int i = 0; i < 12; ++i) out[static_cast<std::size_t>(half * 12 + i)] = kHex[(z >> (4 * i)) & 0xf];
+  }
+  return out;
+}
+
 std::string hmac_sha256_hex(std::string_view key, std::string_view message) {
   unsigned char mac[EVP_MAX_MD_SIZE];
   unsigned int len = 0;

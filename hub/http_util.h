@@ -60,6 +60,9 @@ Result<std::string> base64_decode(std::string_view data);
 
 // Random lowercase hex of `bytes` random bytes (OpenSSL RAND_bytes).
 std::string random_hex(std::size_t bytes);
+// 24 lowercase hex characters naming one request (X-Request-Id): unique in practice, cheap,
+// not secret (never use it as a credential).
+std::string request_id();
 // HMAC-SHA256 in hex.
 std::string hmac_sha256_hex(std::string_view key, std::string_view message);
 // Constant-time string comparison.

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "common/status.h"
+#include "hub/answer_cache.h"
 #include "hub/download_counter.h"
 #include "hub/model_facts.h"
 #include "registry/registry.h"
@@ -33,6 +34,8 @@ struct HubOptions {
   std::uint64_t multipart_threshold_bytes = 100ull << 20;
   // How often counted downloads are written to the registry (and once more at close).
   std::chrono::milliseconds download_flush_interval{5000};
+  // Threads that read and quantize one GGUF export (0: one per core).
+  unsigned export_threads = 0;
 };
 
 class Hub {
@@ -45,6 +48,8 @@ class Hub {
   storage::BlobStore& store() { return *store_; }
   DownloadCounter& downloads() { return *downloads_; }
   ModelFactsCache& model_facts() { return model_facts_; }
+  // Finished answers of hot read routes, checked against registry().write_generation().
+  AnswerCache& answers() { return answers_; }
   const HubOptions& options() const { return options_; }
   // REQUIRES: called before serving (the server learns its port after binding).
   void set_public_url(std::string url) { options_.public_url = std::move(url); }
@@ -68,6 +73,7 @@ class Hub {
   // After registry_: destroyed first, so its last flush still has a registry.
   std::unique_ptr<DownloadCounter> downloads_;
   ModelFactsCache model_facts_;
+  AnswerCache answers_;
   // Last: destroyed first, so running exports stop while the registry and store still exist.
   std::once_flag exports_once_;
   std::shared_ptr<ExportCache> exports_;

@@ -41,6 +41,32 @@ struct Handled {
   bool body_consumed = true;         // false: unread body bytes remain, so close after answering
 };
 
+// `127.0.0.1 "GET /api/models" 200 1234 3ms user=alice`: one access log line, built without
+// a stream (this runs once per request).
+std::string access_line(const Request& request, unsigned status, std::uint64_t sent, std::int64_t micros, bool ok) {
+  std::string line;
+  line.reserve(64 + request.target.size());
+  line += request.remote;
+  line += " \"";
+  auto method = http::to_string(request.method);
+  line.append(method.data(), method.size());
+  line += ' ';
+  line += request.target;
+  line += "\" ";
+  line += std::to_string(status);
+  line += ' ';
+  line += std::to_string(sent);
+  line += ' ';
+  line += std::to_string(micros / 1000);
+  line += "ms";
+  if (request.caller) {
+    line += " user=";
+    line += request.caller->user.name;
+  }
+  if (!ok) line += " (aborted)";
+  return line;
+}
+
 }  // namespace
 
 struct Server::Impl {
@@ -202,21 +228,24 @@ awaitable<void> Server::Impl::session(tcp::socket socket) {
     Request request;
     request.method = parser.get().method();
     request.target = std::string(parser.get().target());
-    request.header = parser.get().base();
-    request.request_id = random_hex(12);
+    // Read before the fields move out: keep_alive() looks at the Connection header.
+    const bool client_keep_alive = parser.get().keep_alive();
+    // Moved, not copied: the parser needs only its own state to read the body.
+    request.header = std::move(parser.get().base());
+    request.request_id = request_id();
     request.remote = remote;
     Handled handled = co_await handle(stream, buffer, parser, request, io_buffer);
     if (!handled.response) {
       GROVE_LOG(kInfo, remote << " " << request.method << " " << request.target << " dropped (client stalled or left)");
       break;
     }
-    bool keep_alive = parser.get().keep_alive() && handled.body_consumed && !stopping.load();
+    bool keep_alive = client_keep_alive && handled.body_consumed && !stopping.load();
     std::uint64_t sent = 0;
     bool ok = co_await send(stream, request, *handled.response, keep_alive, io_buffer, sent);
-    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
-    GROVE_LOG(kInfo, remote << " \"" << request.method << " " << request.target << "\" "
-                            << static_cast<unsigned>(handled.response->status) << " " << sent << " " << ms << "ms"
-                            << (request.caller ? " user=" + request.caller->user.name : "") << (ok ? "" : " (aborted)"));
+    if (log_enabled(LogLevel::kInfo)) {
+      auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started).count();
+      log_line(LogLevel::kInfo, access_line(request, static_cast<unsigned>(handled.response->status), sent, us, ok));
+    }
     if (!ok || !keep_alive) {
       linger = ok && !handled.body_consumed;
       break;
@@ -325,31 +354,36 @@ awaitable<Handled> Server::Impl::handle(beast::tcp_stream& stream, beast::flat_b
 awaitable<bool> Server::Impl::send(beast::tcp_stream& stream, const Request& request, Response& response,
                                    bool keep_alive, std::vector<std::uint8_t>& io_buffer, std::uint64_t& bytes_sent) {
   beast::error_code ec;
-  http::response<http::buffer_body> message{response.status, 11};
-  for (const auto& field : response.headers) message.set(field.name_string(), field.value());
-  message.set(http::field::server, "grove");
-  add_cors_headers(message);
-  if (!request.request_id.empty()) message.set("X-Request-Id", request.request_id);
-  message.keep_alive(keep_alive);
   bool head = request.method == http::verb::head || response.head_only;
   std::uint64_t length = response.content_length.value_or(response.body.size());
-  // A 204 (the CORS preflight answer) must not carry Content-Length (RFC 9110 §8.6).
-  if (response.status != http::status::no_content) message.content_length(length);
+  auto fill_header = [&](auto& message) {
+    for (const auto& field : response.headers) message.set(field.name_string(), field.value());
+    message.set(http::field::server, "grove");
+    add_cors_headers(message);
+    if (!request.request_id.empty()) message.set("X-Request-Id", request.request_id);
+    message.keep_alive(keep_alive);
+    // A 204 (the CORS preflight answer) must not carry Content-Length (RFC 9110 §8.6).
+    if (response.status != http::status::no_content) message.content_length(length);
+  };
 
   stream.expires_after(options.write_timeout);
+  if (!response.stream && !head) {
+    // A body in memory goes out with its header in one write (one syscall, one packet for a
+    // small answer), instead of a header write and a body write.
+    http::response<http::string_body> whole{response.status, 11};
+    fill_header(whole);
+    whole.body() = std::move(response.body);
+    co_await http::async_write(stream, whole, net::redirect_error(use_awaitable, ec));
+    if (!ec) bytes_sent = whole.body().size();
+    co_return !ec;
+  }
+
+  http::response<http::buffer_body> message{response.status, 11};
+  fill_header(message);
   http::response_serializer<http::buffer_body> serializer{message};
   co_await http::async_write_header(stream, serializer, net::redirect_error(use_awaitable, ec));
   if (ec) co_return false;
   if (head) co_return true;
-
-  if (!response.stream) {
-    message.body().data = response.body.data();
-    message.body().size = response.body.size();
-    message.body().more = false;
-    co_await http::async_write(stream, serializer, net::redirect_error(use_awaitable, ec));
-    bytes_sent = response.body.size();
-    co_return !ec;
-  }
 
   // Stream from storage through the fixed buffer; a read failure mid-way (corrupt data) can
   // only be signalled by cutting the connection short of Content-Length.

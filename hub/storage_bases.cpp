@@ -8,6 +8,7 @@
 
 #include "common/log.h"
 #include "hub/hub.h"
+#include "registry/lineage.h"
 
 namespace grove::hub {
 
@@ -44,7 +45,11 @@ struct Reencoder::State {
   storage::BlobStore& store;
   std::mutex mu;
   std::condition_variable cv;
-  std::deque<std::pair<std::vector<Sha256Digest>, std::vector<Sha256Digest>>> queue;
+  struct Job {
+    std::vector<Sha256Digest> files, base_files;
+    Done done;
+  };
+  std::deque<Job> queue;
   bool running = false;
   bool stop = false;
   std::thread worker;
@@ -58,8 +63,10 @@ struct Reencoder::State {
       queue.pop_front();
       running = true;
       lock.unlock();
-      for (const Sha256Digest& file : job.first) {
-        auto stats = store.reencode(file, job.second);
+      storage::ReencodeStats total;
+      for (const Sha256Digest& file : job.files) {
+        auto stats = store.reencode(file, job.base_files);
+        if (stats.is_ok()) total += *stats;
         if (!stats.is_ok()) {
           GROVE_LOG(kWarn, "re-encoding " << file.hex() << " against its base failed: " << stats.status().to_string());
         } else if (stats->frames_reencoded > 0) {
@@ -67,6 +74,7 @@ struct Reencoder::State {
                                          << stats->stored_bytes_before << " -> " << stats->stored_bytes_after << " bytes");
         }
       }
+      if (job.done) job.done(total);
       lock.lock();
       running = false;
       cv.notify_all();
@@ -87,11 +95,11 @@ Reencoder::~Reencoder() {
   state_->worker.join();
 }
 
-void Reencoder::enqueue(std::vector<Sha256Digest> files, std::vector<Sha256Digest> base_files) {
+void Reencoder::enqueue(std::vector<Sha256Digest> files, std::vector<Sha256Digest> base_files, Done done) {
   if (files.empty() || base_files.empty()) return;
   {
     std::lock_guard lock(state_->mu);
-    state_->queue.emplace_back(std::move(files), std::move(base_files));
+    state_->queue.push_back(State::Job{std::move(files), std::move(base_files), std::move(done)});
   }
   state_->cv.notify_all();
 }
@@ -101,7 +109,7 @@ void Reencoder::wait_idle() {
   state_->cv.wait(lock, [&] { return state_->stop || (state_->queue.empty() && !state_->running); });
 }
 
-void schedule_reencode(Hub& hub, const registry::CommitRequest& commit) {
+void schedule_reencode(Hub& hub, const registry::CommitRequest& commit, const std::string& child_repo) {
   std::optional<std::string> base = commit.base_flag;
   if (!base && commit.card && !commit.card->base_models.empty()) base = commit.card->base_models.front();
   if (!base) return;
@@ -112,7 +120,22 @@ void schedule_reencode(Hub& hub, const registry::CommitRequest& commit) {
   std::vector<Sha256Digest> base_files = resolve_base_files(hub.registry(), *base);
   // A file that is itself one of the base's files has nothing to gain.
   std::erase_if(files, [&](const Sha256Digest& f) { return std::find(base_files.begin(), base_files.end(), f) != base_files.end(); });
-  hub.reencoder().enqueue(std::move(files), std::move(base_files));
+  const std::string parent_repo = base->substr(0, base->find('@'));
+  std::string relation = "finetune";
+  if (commit.card && commit.card->base_model_relation && registry::is_lineage_relation(*commit.card->base_model_relation))
+    relation = *commit.card->base_model_relation;
+  registry::Registry& reg = hub.registry();
+  auto done = [&reg, child_repo, parent_repo, relation](const storage::ReencodeStats& stats) {
+    const double similarity = stats.similarity();
+    if (similarity < kMinDetectedSimilarity || child_repo == parent_repo) return;
+    Status s = reg.record_detected_edge(child_repo, parent_repo, similarity, relation);
+    if (!s.is_ok()) {
+      GROVE_LOG(kWarn, "cannot record detected lineage " << child_repo << " -> " << parent_repo << ": " << s.to_string());
+    } else {
+      GROVE_LOG(kInfo, "detected lineage " << child_repo << " -> " << parent_repo << " (similarity " << similarity << ")");
+    }
+  };
+  hub.reencoder().enqueue(std::move(files), std::move(base_files), std::move(done));
 }
 
 }  // namespace grove::hub

@@ -10,8 +10,16 @@
 //   queued for BlobStore::reencode against the base's files on a background thread, so the
 //   commit returns at once. Files already stored as deltas are left as they are.
 // A base that does not resolve (unknown repo or revision) is ignored: it only costs compression.
+//
+// Detected lineage: the re-encoding pass also measures how much of the commit's safetensors
+// bytes the base explains (frames identical to the base's or stored as deltas against them,
+// whether made at upload or now; ReencodeStats::similarity), and records that as a "detected"
+// lineage edge child -> base (Registry::record_detected_edge) when it is above
+// kMinDetectedSimilarity. A wrong declared base fails the store's sampling check and shares no
+// frames, so it records nothing.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -42,7 +50,9 @@ class Reencoder {
   Reencoder(const Reencoder&) = delete;
   Reencoder& operator=(const Reencoder&) = delete;
 
-  void enqueue(std::vector<Sha256Digest> files, std::vector<Sha256Digest> base_files);
+  // Called on the worker with the summed stats of a job's files once they are all done.
+  using Done = std::function<void(const storage::ReencodeStats&)>;
+  void enqueue(std::vector<Sha256Digest> files, std::vector<Sha256Digest> base_files, Done done = {});
   // Blocks until the queue is empty and nothing is running (for tests and shutdown paths).
   void wait_idle();
 
@@ -51,8 +61,11 @@ class Reencoder {
   std::shared_ptr<State> state_;
 };
 
-// Called after a successful registry commit: queues the commit's new safetensors LFS files for
-// re-encoding when the commit declares a base.
-void schedule_reencode(Hub& hub, const registry::CommitRequest& commit);
+inline constexpr double kMinDetectedSimilarity = 0.05;
+
+// Called after a successful registry commit to `child_repo` ("ns/name"): queues the commit's
+// new safetensors LFS files for re-encoding when the commit declares a base, then records the
+// detected lineage edge.
+void schedule_reencode(Hub& hub, const registry::CommitRequest& commit, const std::string& child_repo);
 
 }  // namespace grove::hub

@@ -1,13 +1,17 @@
 // Lineage, write side: edges, the effective links derived from them, the closure table and the
 // maintained counts. Every function runs inside the caller's write transaction.
 //
-// Tables (migration 4 in schema.cpp):
+// Tables (migrations 4 and 6 in schema.cpp):
 //   lineage_nodes        one per name in the graph; repo_id NULL while no repo has the name
 //   lineage_edges        every claim: (child, parent, source) with relation, similarity, conflict
 //   lineage_links        the graph: one row per (child, parent) pair, from its strongest edge
 //   lineage_closure      (ancestor, descendant, paths): number of distinct paths between them
-//   lineage_child_counts children per (parent, relation)
-//   lineage_nodes.descendants  distinct descendants = closure rows with that ancestor
+//   lineage_child_counts children per (parent, relation); public_count: those that are public
+//   lineage_nodes.descendants  distinct descendants = closure rows with that ancestor;
+//                        public_descendants: those that are public repos
+// Private repos are counted apart so that counts never reveal them: a repo that turns private
+// or public moves between the two through the trigger of migration 6 (repos.private changes
+// outside this file), and the read side adds a viewer's own private repos (lineage_query.cpp).
 #include <algorithm>
 #include <array>
 #include <cstdio>
@@ -110,6 +114,13 @@ Result<std::int64_t> ensure_repo_node(sql::Db& db, const Repo& repo) {
   return ensure_node(db, repo.id_string());
 }
 
+// A repo of this hub that is not private: what the public sees (public_count, public_descendants).
+Result<bool> is_public_node(sql::Db& db, std::int64_t node) {
+  GROVE_ASSIGN_OR_RETURN(auto select, db.prepare("SELECT 1 FROM lineage_nodes n JOIN repos r ON r.id = n.repo_id "
+                                                 "WHERE n.id = ? AND r.private = 0"));
+  return select.bind_all(node).step();
+}
+
 Result<bool> is_ancestor(sql::Db& db, std::int64_t ancestor, std::int64_t descendant) {
   GROVE_ASSIGN_OR_RETURN(auto select, db.prepare("SELECT 1 FROM lineage_closure WHERE ancestor = ? AND descendant = ?"));
   return select.bind_all(ancestor, descendant).step();
@@ -118,10 +129,16 @@ Result<bool> is_ancestor(sql::Db& db, std::int64_t ancestor, std::int64_t descen
 // Adds (sign +1) or removes (sign -1) the paths that the link child -> parent contributes:
 // every ancestor `a` of parent (and parent) reaches every descendant `d` of child (and child)
 // through it paths(a, parent) * paths(child, d) more or fewer ways. A pair whose count becomes
-// non-zero (zero) gains (loses) a descendant. Neither side's own paths change, because the
-// graph stays acyclic, so both lists are read first.
+// non-zero (zero) gains (loses) a descendant, and a public one when `d` is a public repo. Neither
+// side's own paths change, because the graph stays acyclic, so both lists are read first.
 Status closure_link(sql::Db& db, std::int64_t child, std::int64_t parent, int sign) {
-  std::vector<std::pair<std::int64_t, std::int64_t>> up{{parent, 1}}, down{{child, 1}};
+  struct Down {
+    std::int64_t node, paths;
+    bool is_public;
+  };
+  GROVE_ASSIGN_OR_RETURN(bool child_public, is_public_node(db, child));
+  std::vector<std::pair<std::int64_t, std::int64_t>> up{{parent, 1}};
+  std::vector<Down> down{{child, 1, child_public}};
   {
     GROVE_ASSIGN_OR_RETURN(auto select, db.prepare("SELECT ancestor, paths FROM lineage_closure WHERE descendant = ?"));
     select.bind_all(parent);
@@ -132,12 +149,14 @@ Status closure_link(sql::Db& db, std::int64_t child, std::int64_t parent, int si
     }
   }
   {
-    GROVE_ASSIGN_OR_RETURN(auto select, db.prepare("SELECT descendant, paths FROM lineage_closure WHERE ancestor = ?"));
+    GROVE_ASSIGN_OR_RETURN(auto select, db.prepare("SELECT c.descendant, c.paths, coalesce(r.private = 0, 0) FROM lineage_closure c "
+                                                   "JOIN lineage_nodes n ON n.id = c.descendant LEFT JOIN repos r ON "
+                                                   "r.id = n.repo_id WHERE c.ancestor = ?"));
     select.bind_all(child);
     for (;;) {
       GROVE_ASSIGN_OR_RETURN(bool row, select.step());
       if (!row) break;
-      down.emplace_back(select.int64(0), select.int64(1));
+      down.push_back({select.int64(0), select.int64(1), select.int64(2) != 0});
     }
   }
   GROVE_ASSIGN_OR_RETURN(auto add, db.prepare("INSERT INTO lineage_closure(ancestor, descendant, paths) VALUES (?, ?, ?) "
@@ -146,15 +165,19 @@ Status closure_link(sql::Db& db, std::int64_t child, std::int64_t parent, int si
   GROVE_ASSIGN_OR_RETURN(auto sub, db.prepare("UPDATE lineage_closure SET paths = paths - ? WHERE ancestor = ? AND "
                                               "descendant = ? RETURNING paths"));
   GROVE_ASSIGN_OR_RETURN(auto drop, db.prepare("DELETE FROM lineage_closure WHERE ancestor = ? AND descendant = ?"));
-  GROVE_ASSIGN_OR_RETURN(auto bump, db.prepare("UPDATE lineage_nodes SET descendants = descendants + ? WHERE id = ?"));
+  GROVE_ASSIGN_OR_RETURN(auto bump, db.prepare("UPDATE lineage_nodes SET descendants = descendants + ?, "
+                                               "public_descendants = public_descendants + ? WHERE id = ?"));
   for (const auto& [a, pa] : up) {
-    std::int64_t changed = 0;
-    for (const auto& [d, pd] : down) {
+    std::int64_t changed = 0, changed_public = 0;
+    for (const auto& [d, pd, d_public] : down) {
       std::int64_t amount = pa * pd;
       if (sign > 0) {
         add.reset();
         GROVE_ASSIGN_OR_RETURN(bool row, add.bind_all(a, d, amount).step());
-        if (row && add.int64(0) == amount) ++changed;
+        if (row && add.int64(0) == amount) {
+          ++changed;
+          if (d_public) ++changed_public;
+        }
       } else {
         sub.reset();
         GROVE_ASSIGN_OR_RETURN(bool row, sub.bind_all(amount, a, d).step());
@@ -166,49 +189,41 @@ Status closure_link(sql::Db& db, std::int64_t child, std::int64_t parent, int si
           drop.reset();
           GROVE_RETURN_IF_ERROR(drop.bind_all(a, d).run());
           ++changed;
+          if (d_public) ++changed_public;
         }
       }
     }
     if (changed != 0) {
       bump.reset();
-      GROVE_RETURN_IF_ERROR(bump.bind_all(sign > 0 ? changed : -changed, a).run());
+      GROVE_RETURN_IF_ERROR(bump.bind_all(sign * changed, sign * changed_public, a).run());
     }
   }
   return Status::ok();
 }
 
-Status bump_child_count(sql::Db& db, std::int64_t parent, const std::string& relation, std::int64_t delta) {
-  GROVE_ASSIGN_OR_RETURN(auto upsert, db.prepare("INSERT INTO lineage_child_counts(parent, relation, count) "
-                                                 "VALUES (?, ?, ?) ON CONFLICT(parent, relation) DO UPDATE SET "
-                                                 "count = count + excluded.count"));
-  GROVE_RETURN_IF_ERROR(upsert.bind_all(parent, relation, delta).run());
+// `child` joins (delta +1) or leaves (-1) the children of `parent` with `relation`.
+Status bump_child_count(sql::Db& db, std::int64_t parent, const std::string& relation, std::int64_t child,
+                        std::int64_t delta) {
+  GROVE_ASSIGN_OR_RETURN(bool child_public, is_public_node(db, child));
+  GROVE_ASSIGN_OR_RETURN(auto upsert, db.prepare("INSERT INTO lineage_child_counts(parent, relation, count, "
+                                                 "public_count) VALUES (?, ?, ?, ?) ON CONFLICT(parent, relation) "
+                                                 "DO UPDATE SET count = count + excluded.count, public_count = "
+                                                 "public_count + excluded.public_count"));
+  GROVE_RETURN_IF_ERROR(upsert.bind_all(parent, relation, delta, child_public ? delta : 0).run());
   GROVE_ASSIGN_OR_RETURN(auto prune, db.prepare("DELETE FROM lineage_child_counts WHERE parent = ? AND relation = ? "
                                                 "AND count = 0"));
   return prune.bind_all(parent, relation).run();
 }
 
-struct EdgeRow {
-  std::int64_t parent = 0;
-  std::string parent_name;
-  std::string source;
-  std::string relation;
-  std::optional<std::int64_t> similarity_ppm;
-  std::optional<std::string> conflict;
-};
+// An edge of a child: `other` is its parent, `name` the parent's name.
+using EdgeRow = LinkRow;
 
 Result<std::vector<EdgeRow>> edges_of_child(sql::Db& db, std::int64_t child) {
-  GROVE_ASSIGN_OR_RETURN(auto select, db.prepare("SELECT e.parent, n.name, e.source, e.relation, e.similarity_ppm, "
-                                                 "e.conflict FROM lineage_edges e JOIN lineage_nodes n ON n.id = "
-                                                 "e.parent WHERE e.child = ?"));
+  GROVE_ASSIGN_OR_RETURN(auto select, db.prepare("SELECT e.parent, e.relation, e.source, e.similarity_ppm, "
+                                                 "e.conflict, n.name FROM lineage_edges e JOIN lineage_nodes n ON "
+                                                 "n.id = e.parent WHERE e.child = ?"));
   select.bind_all(child);
-  std::vector<EdgeRow> rows;
-  for (;;) {
-    GROVE_ASSIGN_OR_RETURN(bool row, select.step());
-    if (!row) break;
-    EdgeRow e{select.int64(0), select.text(1), select.text(2), select.text(3), std::nullopt, select.optional_text(5)};
-    if (select.optional_text(4)) e.similarity_ppm = select.int64(4);
-    rows.push_back(std::move(e));
-  }
+  GROVE_ASSIGN_OR_RETURN(std::vector<EdgeRow> rows, read_link_rows(select, true));
   std::stable_sort(rows.begin(), rows.end(), [](const EdgeRow& a, const EdgeRow& b) {
     return source_rank(a.source) < source_rank(b.source);
   });
@@ -228,17 +243,17 @@ Status recompute_conflicts(sql::Db& db, std::int64_t child) {
     std::string detected = "detected as " + e.relation;
     const EdgeRow* same = nullptr;
     for (const EdgeRow* c : claims)
-      if (c->parent == e.parent) same = c;
+      if (c->other == e.other) same = c;
     std::string sim = e.similarity_ppm ? " (similarity " + similarity_text(*e.similarity_ppm / 1e6) + ")" : "";
     if (same) {
       if (same->relation == e.relation) continue;
-      std::string text = same->source + " " + same->relation + " of " + same->parent_name + ", " + detected + sim;
+      std::string text = same->source + " " + same->relation + " of " + same->name + ", " + detected + sim;
       conflicts[&e] = text;
       conflicts.emplace(same, text);
     } else {
       const EdgeRow* first = claims.front();
-      std::string text = first->source + " " + first->relation + " of " + first->parent_name + ", " + detected +
-                         " of " + e.parent_name + sim;
+      std::string text = first->source + " " + first->relation + " of " + first->name + ", " + detected +
+                         " of " + e.name + sim;
       conflicts[&e] = text;
       for (const EdgeRow* c : claims) conflicts.emplace(c, text);
     }
@@ -250,7 +265,7 @@ Status recompute_conflicts(sql::Db& db, std::int64_t child) {
     std::optional<std::string> want = it == conflicts.end() ? std::nullopt : std::optional<std::string>(it->second);
     if (want == e.conflict) continue;
     update.reset();
-    GROVE_RETURN_IF_ERROR(update.bind_all(want, child, e.parent, e.source).run());
+    GROVE_RETURN_IF_ERROR(update.bind_all(want, child, e.other, e.source).run());
   }
   return Status::ok();
 }
@@ -262,7 +277,7 @@ Status sync_pair(sql::Db& db, std::int64_t child, std::int64_t parent, const std
   std::optional<std::int64_t> similarity;
   std::optional<std::string> conflict;
   for (const auto& e : edges) {
-    if (e.parent != parent) continue;
+    if (e.other != parent) continue;
     if (!best) best = &e;  // edges are sorted strongest first
     if (e.similarity_ppm && (!similarity || *e.similarity_ppm > *similarity)) similarity = e.similarity_ppm;
     if (!conflict && e.conflict) conflict = e.conflict;
@@ -276,7 +291,7 @@ Status sync_pair(sql::Db& db, std::int64_t child, std::int64_t parent, const std
   if (!best) {
     if (!current) return Status::ok();
     GROVE_RETURN_IF_ERROR(closure_link(db, child, parent, -1));
-    GROVE_RETURN_IF_ERROR(bump_child_count(db, parent, *current, -1));
+    GROVE_RETURN_IF_ERROR(bump_child_count(db, parent, *current, child, -1));
     GROVE_ASSIGN_OR_RETURN(auto remove, db.prepare("DELETE FROM lineage_links WHERE child = ? AND parent = ?"));
     return remove.bind_all(child, parent).run();
   }
@@ -288,10 +303,10 @@ Status sync_pair(sql::Db& db, std::int64_t child, std::int64_t parent, const std
       return invalid_argument("lineage cycle refused: " + c + " cannot derive from " + p + ", which already derives from " + c);
     }
     GROVE_RETURN_IF_ERROR(closure_link(db, child, parent, +1));
-    GROVE_RETURN_IF_ERROR(bump_child_count(db, parent, best->relation, +1));
+    GROVE_RETURN_IF_ERROR(bump_child_count(db, parent, best->relation, child, +1));
   } else if (*current != best->relation) {
-    GROVE_RETURN_IF_ERROR(bump_child_count(db, parent, *current, -1));
-    GROVE_RETURN_IF_ERROR(bump_child_count(db, parent, best->relation, +1));
+    GROVE_RETURN_IF_ERROR(bump_child_count(db, parent, *current, child, -1));
+    GROVE_RETURN_IF_ERROR(bump_child_count(db, parent, best->relation, child, +1));
   }
   GROVE_ASSIGN_OR_RETURN(auto put, db.prepare("INSERT OR REPLACE INTO lineage_links(parent, relation, child, source, "
                                               "similarity_ppm, conflict) VALUES (?, ?, ?, ?, ?, ?)"));
@@ -371,7 +386,7 @@ Status sync_child(sql::Db& db, std::int64_t child, const std::set<std::int64_t>&
   GROVE_RETURN_IF_ERROR(recompute_conflicts(db, child));
   GROVE_ASSIGN_OR_RETURN(auto edges, edges_of_child(db, child));
   std::set<std::int64_t> parents = touched;
-  for (const auto& e : edges) parents.insert(e.parent);
+  for (const auto& e : edges) parents.insert(e.other);
   {
     GROVE_ASSIGN_OR_RETURN(auto links, db.prepare("SELECT parent FROM lineage_links WHERE child = ?"));
     links.bind_all(child);
@@ -430,6 +445,18 @@ std::string infer_relation(const RelationFacts& facts, std::size_t base_count) {
   if (base_count > 1) return "merge";
   if (facts.gguf_files || facts.quantization_config) return "quantized";
   return "finetune";
+}
+
+Result<std::vector<LinkRow>> read_link_rows(sql::Stmt& select, bool with_name) {
+  std::vector<LinkRow> rows;
+  for (;;) {
+    GROVE_ASSIGN_OR_RETURN(bool row, select.step());
+    if (!row) return rows;
+    LinkRow l{select.int64(0), select.text(1), select.text(2), std::nullopt, select.optional_text(4), {}};
+    if (select.optional_text(3)) l.similarity_ppm = select.int64(3);
+    if (with_name) l.name = select.text(5);
+    rows.push_back(std::move(l));
+  }
 }
 
 Status lineage_apply_commit_in(sql::Db& db, const Repo& repo, const CommitRequest& request,
@@ -682,22 +709,25 @@ Status lineage_backfill(sql::Db& db) {
 }
 
 Status lineage_check_aggregates_in(sql::Db& db) {
-  // Children per (parent, relation).
-  std::map<std::pair<std::int64_t, std::string>, std::int64_t> counted, stored;
+  // Children per (parent, relation), all and public ones.
+  std::map<std::pair<std::int64_t, std::string>, std::pair<std::int64_t, std::int64_t>> counted, stored;
   {
-    GROVE_ASSIGN_OR_RETURN(auto select, db.prepare("SELECT parent, relation, count(*) FROM lineage_links GROUP BY 1, 2"));
+    GROVE_ASSIGN_OR_RETURN(auto select, db.prepare("SELECT l.parent, l.relation, count(*), coalesce(sum(r.private = 0), "
+                                                   "0) FROM lineage_links l JOIN lineage_nodes n ON n.id = l.child "
+                                                   "LEFT JOIN repos r ON r.id = n.repo_id GROUP BY 1, 2"));
     for (;;) {
       GROVE_ASSIGN_OR_RETURN(bool more, select.step());
       if (!more) break;
-      counted[{select.int64(0), select.text(1)}] = select.int64(2);
+      counted[{select.int64(0), select.text(1)}] = {select.int64(2), select.int64(3)};
     }
   }
   {
-    GROVE_ASSIGN_OR_RETURN(auto select, db.prepare("SELECT parent, relation, count FROM lineage_child_counts"));
+    GROVE_ASSIGN_OR_RETURN(auto select, db.prepare("SELECT parent, relation, count, public_count FROM "
+                                                   "lineage_child_counts"));
     for (;;) {
       GROVE_ASSIGN_OR_RETURN(bool more, select.step());
       if (!more) break;
-      stored[{select.int64(0), select.text(1)}] = select.int64(2);
+      stored[{select.int64(0), select.text(1)}] = {select.int64(2), select.int64(3)};
     }
   }
   if (counted != stored) return corrupt("lineage children counts differ from a recount");
@@ -709,8 +739,18 @@ Status lineage_check_aggregates_in(sql::Db& db) {
     GROVE_ASSIGN_OR_RETURN(bool row, select.step());
     if (!row || select.int64(0) != 0) return corrupt("lineage links differ from the edges");
   }
-  // Descendants: a walk from every node over the links.
+  // Descendants: a walk from every node over the links; public ones are public repos.
   std::map<std::int64_t, std::vector<std::int64_t>> children;
+  std::set<std::int64_t> public_nodes;
+  {
+    GROVE_ASSIGN_OR_RETURN(auto select, db.prepare("SELECT n.id FROM lineage_nodes n JOIN repos r ON r.id = n.repo_id "
+                                                   "WHERE r.private = 0"));
+    for (;;) {
+      GROVE_ASSIGN_OR_RETURN(bool more, select.step());
+      if (!more) break;
+      public_nodes.insert(select.int64(0));
+    }
+  }
   {
     GROVE_ASSIGN_OR_RETURN(auto select, db.prepare("SELECT parent, child FROM lineage_links"));
     for (;;) {
@@ -719,7 +759,7 @@ Status lineage_check_aggregates_in(sql::Db& db) {
       children[select.int64(0)].push_back(select.int64(1));
     }
   }
-  GROVE_ASSIGN_OR_RETURN(auto nodes, db.prepare("SELECT id, name, descendants FROM lineage_nodes"));
+  GROVE_ASSIGN_OR_RETURN(auto nodes, db.prepare("SELECT id, name, descendants, public_descendants FROM lineage_nodes"));
   for (;;) {
     GROVE_ASSIGN_OR_RETURN(bool more, nodes.step());
     if (!more) break;
@@ -734,6 +774,10 @@ Status lineage_check_aggregates_in(sql::Db& db) {
     if (static_cast<std::int64_t>(seen.size()) != nodes.int64(2))
       return corrupt("lineage node " + nodes.text(1) + " counts " + std::to_string(nodes.int64(2)) +
                      " descendants, a recount finds " + std::to_string(seen.size()));
+    auto public_seen = std::count_if(seen.begin(), seen.end(), [&](std::int64_t n) { return public_nodes.count(n) != 0; });
+    if (public_seen != nodes.int64(3))
+      return corrupt("lineage node " + nodes.text(1) + " counts " + std::to_string(nodes.int64(3)) +
+                     " public descendants, a recount finds " + std::to_string(public_seen));
     GROVE_ASSIGN_OR_RETURN(auto closure, db.prepare("SELECT count(*) FROM lineage_closure WHERE ancestor = ?"));
     GROVE_ASSIGN_OR_RETURN(bool row, closure.bind_all(nodes.int64(0)).step());
     if (!row || closure.int64(0) != static_cast<std::int64_t>(seen.size()))

@@ -11,6 +11,9 @@
 // Counts are maintained aggregates, changed in the same transaction as the edges: children
 // per parent and relation, and distinct descendants per node (through a closure table with
 // path counts, so merges that reach a node twice count it once and deletions stay exact).
+// Both are kept twice, for all repos and for public ones: a viewer sees the public counts plus
+// their own private repos, so a private repo is never revealed by a count, a list or a drawing.
+// (A public repo below a private one still counts as a public descendant of the ones above.)
 //
 // Types only; the queries are Registry methods (registry.h).
 #pragma once
@@ -46,7 +49,7 @@ struct LineageNode {
   std::int64_t last_modified = 0;  // unix ms; 0 when absent
   std::optional<std::string> pipeline_tag;
   std::optional<std::string> library_name;
-  std::uint64_t descendants = 0;  // distinct descendants (maintained)
+  std::uint64_t descendants = 0;  // distinct descendants the viewer may see (maintained)
 };
 
 struct LineageAncestor {
@@ -58,7 +61,7 @@ struct LineageAncestor {
 
 struct LineageChildGroup {
   std::string relation;
-  std::uint64_t count = 0;         // every child with this relation (maintained)
+  std::uint64_t count = 0;         // every child with this relation the viewer may see (maintained)
   std::vector<LineageNode> first;  // the first few (oldest edges first), visible ones only
 };
 

@@ -34,6 +34,19 @@ Status lineage_put_edge_in(sql::Db& db, const std::string& child, const std::str
                            std::optional<double> similarity, bool relation_inferred = false,
                            std::optional<std::string> parent_revision = std::nullopt);
 
+// One row of lineage_links or lineage_edges as the queries read them: the statement's columns
+// are (other node, relation, source, similarity_ppm, conflict) and, when `with_name`, the other
+// node's name. `other` is the parent or the child, whichever the query did not fix.
+struct LinkRow {
+  std::int64_t other = 0;
+  std::string relation;
+  std::string source;
+  std::optional<std::int64_t> similarity_ppm;
+  std::optional<std::string> conflict;
+  std::string name;  // with_name only
+};
+Result<std::vector<LinkRow>> read_link_rows(sql::Stmt& select, bool with_name = false);
+
 // Moves edges of the migration-1 `lineage` table into the lineage graph once (older data
 // folders). Runs its own write transaction on `db`.
 Status lineage_backfill(sql::Db& db);

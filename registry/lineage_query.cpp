@@ -23,8 +23,10 @@ struct NodeInfo {
 };
 
 // Node columns joined with their repo. Private repos of other namespaces show as names only.
+// descendants here are the public ones: what anyone may see (a viewer's own private ones are
+// added for the page's own node only, by visible_descendants).
 constexpr const char* kNodeSelect =
-    "SELECT n.id, n.name, n.descendants, r.id, r.ns, r.name, r.private, r.downloads, r.updated_at, "
+    "SELECT n.id, n.name, n.public_descendants, r.id, r.ns, r.name, r.private, r.downloads, r.updated_at, "
     "r.pipeline_tag, r.library_name FROM lineage_nodes n LEFT JOIN repos r ON r.id = n.repo_id WHERE n.id = ?";
 
 Result<NodeInfo> load_node(sql::Db& db, std::int64_t id, const std::optional<std::string>& viewer) {
@@ -82,54 +84,70 @@ LineageNode node_of_repo_row(const Repo& repo) {
   return n;
 }
 
-struct Link {
-  std::int64_t other = 0;  // parent or child
-  std::string relation;
-  std::string source;
-  std::optional<std::int64_t> similarity_ppm;
-  std::optional<std::string> conflict;
-};
+using Link = LinkRow;
 
+// The parent links of `child`, with the parents' names.
 Result<std::vector<Link>> parent_links(sql::Db& db, std::int64_t child) {
-  GROVE_ASSIGN_OR_RETURN(auto select, db.prepare("SELECT parent, relation, source, similarity_ppm, conflict FROM "
-                                                 "lineage_links WHERE child = ? ORDER BY parent"));
+  GROVE_ASSIGN_OR_RETURN(auto select, db.prepare("SELECT l.parent, l.relation, l.source, l.similarity_ppm, l.conflict, "
+                                                 "n.name FROM lineage_links l JOIN lineage_nodes n ON n.id = l.parent "
+                                                 "WHERE l.child = ? ORDER BY l.parent"));
   select.bind_all(child);
-  std::vector<Link> links;
+  return read_link_rows(select, true);
+}
+
+// The links (one per pair, strongest source) of the node called `name`, by name: its parents'
+// (`parents`) or its children's, sorted by the other end's name.
+Result<std::vector<LineageEdge>> named_links(sql::Db& db, const std::string& name, bool parents) {
+  std::string fixed = parents ? "c" : "p", other = parents ? "p" : "c";
+  GROVE_ASSIGN_OR_RETURN(auto select, db.prepare("SELECT c.name, p.name, l.relation, l.source FROM lineage_nodes c "
+                                                 "JOIN lineage_links l ON l.child = c.id JOIN lineage_nodes p ON p.id "
+                                                 "= l.parent WHERE " + fixed + ".name = ? ORDER BY " + other + ".name"));
+  select.bind_all(name);
+  std::vector<LineageEdge> edges;
   for (;;) {
     GROVE_ASSIGN_OR_RETURN(bool row, select.step());
-    if (!row) return links;
-    Link l{select.int64(0), select.text(1), select.text(2), std::nullopt, select.optional_text(4)};
-    if (select.optional_text(3)) l.similarity_ppm = select.int64(3);
-    links.push_back(std::move(l));
+    if (!row) return edges;
+    edges.push_back({select.text(0), select.text(1), select.text(2), select.text(3)});
   }
 }
 
-// Children of `parent` with `relation`, oldest link first, after `after` (a node id).
-Result<std::vector<Link>> child_links(sql::Db& db, std::int64_t parent, const std::string& relation, std::int64_t after,
-                                      std::size_t limit) {
-  GROVE_ASSIGN_OR_RETURN(auto select, db.prepare("SELECT child, relation, source, similarity_ppm, conflict FROM "
-                                                 "lineage_links WHERE parent = ? AND relation = ? AND child > ? "
-                                                 "ORDER BY child LIMIT ?"));
-  select.bind_all(parent, relation, after, static_cast<std::int64_t>(limit));
-  std::vector<Link> links;
-  for (;;) {
-    GROVE_ASSIGN_OR_RETURN(bool row, select.step());
-    if (!row) return links;
-    Link l{select.int64(0), select.text(1), select.text(2), std::nullopt, select.optional_text(4)};
-    if (select.optional_text(3)) l.similarity_ppm = select.int64(3);
-    links.push_back(std::move(l));
-  }
-}
-
-Result<std::map<std::string, std::uint64_t>> child_counts(sql::Db& db, std::int64_t parent) {
-  GROVE_ASSIGN_OR_RETURN(auto select, db.prepare("SELECT relation, count FROM lineage_child_counts WHERE parent = ?"));
+// Children of `parent` per relation that the viewer may see: the maintained public count plus
+// the viewer's own private children (found from the viewer's private repos, which are few
+// next to the children of a popular base).
+Result<std::map<std::string, std::uint64_t>> child_counts(sql::Db& db, std::int64_t parent,
+                                                          const std::optional<std::string>& viewer) {
+  GROVE_ASSIGN_OR_RETURN(auto select, db.prepare("SELECT relation, public_count FROM lineage_child_counts WHERE "
+                                                 "parent = ?"));
   select.bind_all(parent);
   std::map<std::string, std::uint64_t> counts;
   for (;;) {
     GROVE_ASSIGN_OR_RETURN(bool row, select.step());
-    if (!row) return counts;
-    counts[select.text(0)] = static_cast<std::uint64_t>(select.int64(1));
+    if (!row) break;
+    if (select.int64(1) > 0) counts[select.text(0)] = static_cast<std::uint64_t>(select.int64(1));
   }
+  if (!viewer) return counts;
+  GROVE_ASSIGN_OR_RETURN(auto own, db.prepare("SELECT l.relation, count(*) FROM repos r JOIN lineage_nodes n ON "
+                                              "n.repo_id = r.id JOIN lineage_links l ON l.child = n.id AND l.parent "
+                                              "= ? WHERE r.ns = ? AND r.private = 1 GROUP BY l.relation"));
+  own.bind_all(parent, *viewer);
+  for (;;) {
+    GROVE_ASSIGN_OR_RETURN(bool row, own.step());
+    if (!row) return counts;
+    counts[own.text(0)] += static_cast<std::uint64_t>(own.int64(1));
+  }
+}
+
+// Distinct descendants of `node` the viewer may see: the public ones (maintained) and the
+// viewer's own private ones.
+Result<std::uint64_t> visible_descendants(sql::Db& db, const NodeInfo& node, const std::optional<std::string>& viewer) {
+  std::uint64_t n = node.node.descendants;
+  if (!viewer) return n;
+  GROVE_ASSIGN_OR_RETURN(auto own, db.prepare("SELECT count(*) FROM repos r JOIN lineage_nodes n ON n.repo_id = r.id "
+                                              "JOIN lineage_closure c ON c.ancestor = ? AND c.descendant = n.id "
+                                              "WHERE r.ns = ? AND r.private = 1"));
+  GROVE_ASSIGN_OR_RETURN(bool row, own.bind_all(node.id, *viewer).step());
+  if (row) n += static_cast<std::uint64_t>(own.int64(0));
+  return n;
 }
 
 LineageEdgeInfo edge_info(const std::string& parent, const std::string& child, const Link& link) {
@@ -148,38 +166,39 @@ Result<bool> table_exists(sql::Db& db, const char* name) {
   return select.bind_all(std::string(name)).step();
 }
 
-// Visible children of `parent` (any relation when `relation` is empty) after node id `after`,
-// up to `limit`, skipping private ones the viewer may not see. `last` is the last id looked at.
-Result<std::vector<LineageChild>> visible_children(sql::Db& db, std::int64_t parent, const std::string& relation,
+struct VisibleChild {
+  NodeInfo info;
+  Link link;
+};
+
+// Children of `parent` (any relation when `relation` is empty) after node id `after`, in node
+// id order, up to `limit`, skipping private ones the viewer may not see. `last` is the last id
+// looked at; `exhausted` when there are no more.
+Result<std::vector<VisibleChild>> visible_children(sql::Db& db, std::int64_t parent, const std::string& relation,
                                                    std::int64_t after, std::size_t limit,
                                                    const std::optional<std::string>& viewer, std::int64_t& last,
                                                    bool& exhausted) {
-  std::vector<LineageChild> out;
+  std::vector<VisibleChild> out;
   last = after;
   exhausted = false;
   while (out.size() < limit) {
     std::size_t batch = limit - out.size() + 8;
-    std::vector<std::pair<std::int64_t, std::string>> rows;
-    if (relation.empty()) {
-      GROVE_ASSIGN_OR_RETURN(auto select, db.prepare("SELECT child, relation FROM lineage_links WHERE parent = ? AND "
-                                                     "child > ? ORDER BY child LIMIT ?"));
-      select.bind_all(parent, last, static_cast<std::int64_t>(batch));
-      for (;;) {
-        GROVE_ASSIGN_OR_RETURN(bool row, select.step());
-        if (!row) break;
-        rows.emplace_back(select.int64(0), select.text(1));
-      }
-    } else {
-      GROVE_ASSIGN_OR_RETURN(auto links, child_links(db, parent, relation, last, batch));
-      for (auto& l : links) rows.emplace_back(l.other, l.relation);
-    }
-    for (const auto& [child, rel] : rows) {
+    // One relation reads the primary key (parent, relation, child); any relation the
+    // (parent, child) index.
+    GROVE_ASSIGN_OR_RETURN(auto select, db.prepare(relation.empty()
+        ? "SELECT child, relation, source, similarity_ppm, conflict FROM lineage_links WHERE parent = ?1 AND "
+          "child > ?3 ORDER BY child LIMIT ?4"
+        : "SELECT child, relation, source, similarity_ppm, conflict FROM lineage_links WHERE parent = ?1 AND "
+          "relation = ?2 AND child > ?3 ORDER BY child LIMIT ?4"));
+    select.bind_all(parent, relation, last, static_cast<std::int64_t>(batch));
+    GROVE_ASSIGN_OR_RETURN(auto links, read_link_rows(select));
+    for (auto& link : links) {
       if (out.size() == limit) return out;
-      last = child;
-      GROVE_ASSIGN_OR_RETURN(NodeInfo info, load_node(db, child, viewer));
-      if (info.visible) out.push_back({info.node, rel});
+      last = link.other;
+      GROVE_ASSIGN_OR_RETURN(NodeInfo info, load_node(db, link.other, viewer));
+      if (info.visible) out.push_back({std::move(info), std::move(link)});
     }
-    if (rows.size() < batch) {
+    if (links.size() < batch) {
       exhausted = true;
       return out;
     }
@@ -220,11 +239,12 @@ Result<LineageView> SqliteRegistry::lineage(const std::string& repo_id_string, c
     if (self) {
       drawn[*self] = view.node.id;
       GROVE_ASSIGN_OR_RETURN(NodeInfo me, info_of(*self));
-      view.node.descendants = me.node.descendants;
-      view.graph.nodes[0].model.descendants = me.node.descendants;
-      view.descendants = me.node.descendants;
+      GROVE_ASSIGN_OR_RETURN(view.descendants, visible_descendants(db, me, query.viewer));
+      view.node.descendants = view.descendants;
+      view.graph.nodes[0].model.descendants = view.descendants;
 
-      // Ancestors: breadth first up the links, each once; all of them are drawn.
+      // Ancestors: breadth first up the links, each once; all of them are drawn. A repo the
+      // viewer may not see is a bare name, as if not on this hub: its own parents stay hidden.
       std::deque<std::pair<std::int64_t, int>> queue{{*self, 0}};
       std::set<std::int64_t> seen{*self};
       while (!queue.empty()) {
@@ -237,12 +257,12 @@ Result<LineageView> SqliteRegistry::lineage(const std::string& repo_id_string, c
           if (!seen.insert(link.other).second) continue;
           view.ancestors.push_back({p.node, d + 1, link.relation, drawn[n]});
           draw(p, std::nullopt);
-          queue.emplace_back(link.other, d + 1);
+          if (p.visible) queue.emplace_back(link.other, d + 1);
         }
       }
 
       // Direct children by relation: maintained counts and the first few.
-      GROVE_ASSIGN_OR_RETURN(auto counts, child_counts(db, *self));
+      GROVE_ASSIGN_OR_RETURN(auto counts, child_counts(db, *self, query.viewer));
       for (const char* relation : kLineageRelations) {
         auto it = counts.find(relation);
         if (it == counts.end() || it->second == 0) continue;
@@ -253,7 +273,7 @@ Result<LineageView> SqliteRegistry::lineage(const std::string& repo_id_string, c
         bool exhausted = false;
         GROVE_ASSIGN_OR_RETURN(auto first, visible_children(db, *self, relation, 0, query.first, query.viewer, last,
                                                             exhausted));
-        for (auto& c : first) group.first.push_back(std::move(c.node));
+        for (auto& c : first) group.first.push_back(std::move(c.info.node));
         view.children.push_back(std::move(group));
       }
 
@@ -264,7 +284,7 @@ Result<LineageView> SqliteRegistry::lineage(const std::string& repo_id_string, c
       for (int level = 1; level <= depth && !frontier.empty() && !view.graph.truncated; ++level) {
         std::vector<std::int64_t> next;
         for (std::int64_t parent : frontier) {
-          GROVE_ASSIGN_OR_RETURN(auto pcounts, child_counts(db, parent));
+          GROVE_ASSIGN_OR_RETURN(auto pcounts, child_counts(db, parent, query.viewer));
           std::size_t budget = limit;
           for (const char* relation : kLineageRelations) {
             auto it = pcounts.find(relation);
@@ -280,10 +300,12 @@ Result<LineageView> SqliteRegistry::lineage(const std::string& repo_id_string, c
               continue;
             }
             budget -= it->second;
-            GROVE_ASSIGN_OR_RETURN(auto links, child_links(db, parent, relation, 0, it->second));
-            for (const auto& link : links) {
-              GROVE_ASSIGN_OR_RETURN(NodeInfo c, info_of(link.other));
-              if (!c.visible) continue;
+            std::int64_t last = 0;
+            bool exhausted = false;
+            GROVE_ASSIGN_OR_RETURN(auto children, visible_children(db, parent, relation, 0, it->second, query.viewer,
+                                                                   last, exhausted));
+            for (const auto& [c, link] : children) {
+              infos.emplace(c.id, c);
               if (!drawn.count(c.id)) {
                 draw(c, link.relation);
                 next.push_back(c.id);
@@ -385,33 +407,27 @@ Result<LineageChildrenPage> SqliteRegistry::lineage_children(const std::string& 
     if (!self) return page;
     std::int64_t last = 0;
     bool exhausted = false;
-    GROVE_ASSIGN_OR_RETURN(page.items, visible_children(db, *self, relation.value_or(""), after, limit, viewer, last,
-                                                        exhausted));
+    GROVE_ASSIGN_OR_RETURN(auto children, visible_children(db, *self, relation.value_or(""), after, limit, viewer,
+                                                           last, exhausted));
+    for (auto& c : children) page.items.push_back({std::move(c.info.node), std::move(c.link.relation)});
     if (!exhausted && page.items.size() == limit) page.next_cursor = std::to_string(last);
     return page;
   });
 }
 
-Result<LineageCounts> SqliteRegistry::lineage_counts(const std::string& repo_id_string) {
+Result<LineageCounts> SqliteRegistry::lineage_counts(const std::string& repo_id_string,
+                                                     const std::optional<std::string>& viewer) {
   return read([&](sql::Db& db) -> Result<LineageCounts> {
     LineageCounts counts;
     GROVE_ASSIGN_OR_RETURN(auto self, node_of(db, repo_id_string, nullptr));
     if (!self) return counts;
-    GROVE_ASSIGN_OR_RETURN(auto by_relation, child_counts(db, *self));
+    GROVE_ASSIGN_OR_RETURN(auto by_relation, child_counts(db, *self, viewer));
     for (const char* relation : kLineageRelations)
       if (auto it = by_relation.find(relation); it != by_relation.end() && it->second) counts.children.emplace_back(relation, it->second);
-    GROVE_ASSIGN_OR_RETURN(NodeInfo me, load_node(db, *self, std::nullopt));
-    counts.descendants = me.node.descendants;
+    GROVE_ASSIGN_OR_RETURN(NodeInfo me, load_node(db, *self, viewer));
+    GROVE_ASSIGN_OR_RETURN(counts.descendants, visible_descendants(db, me, viewer));
     GROVE_ASSIGN_OR_RETURN(auto parents, parent_links(db, *self));
-    for (const auto& link : parents) {
-      GROVE_ASSIGN_OR_RETURN(std::string name, [&]() -> Result<std::string> {
-        GROVE_ASSIGN_OR_RETURN(auto select, db.prepare("SELECT name FROM lineage_nodes WHERE id = ?"));
-        GROVE_ASSIGN_OR_RETURN(bool row, select.bind_all(link.other).step());
-        if (!row) return internal_error("lineage node vanished");
-        return select.text(0);
-      }());
-      counts.parents.emplace_back(name, link.relation);
-    }
+    for (const auto& link : parents) counts.parents.emplace_back(link.name, link.relation);
     return counts;
   });
 }
@@ -425,33 +441,11 @@ Status SqliteRegistry::record_detected_edge(const std::string& child, const std:
 
 // The edges of the graph (one per pair, strongest source), by name.
 Result<std::vector<LineageEdge>> SqliteRegistry::parents_of(const std::string& repo_id_string) {
-  return read([&](sql::Db& db) -> Result<std::vector<LineageEdge>> {
-    GROVE_ASSIGN_OR_RETURN(auto select, db.prepare("SELECT c.name, p.name, l.relation, l.source FROM lineage_nodes c "
-                                                   "JOIN lineage_links l ON l.child = c.id JOIN lineage_nodes p ON "
-                                                   "p.id = l.parent WHERE c.name = ? ORDER BY p.name"));
-    select.bind_all(repo_id_string);
-    std::vector<LineageEdge> edges;
-    for (;;) {
-      GROVE_ASSIGN_OR_RETURN(bool row, select.step());
-      if (!row) return edges;
-      edges.push_back({select.text(0), select.text(1), select.text(2), select.text(3)});
-    }
-  });
+  return read([&](sql::Db& db) { return named_links(db, repo_id_string, true); });
 }
 
 Result<std::vector<LineageEdge>> SqliteRegistry::children_of(const std::string& repo_id_string) {
-  return read([&](sql::Db& db) -> Result<std::vector<LineageEdge>> {
-    GROVE_ASSIGN_OR_RETURN(auto select, db.prepare("SELECT c.name, p.name, l.relation, l.source FROM lineage_nodes p "
-                                                   "JOIN lineage_links l ON l.parent = p.id JOIN lineage_nodes c ON "
-                                                   "c.id = l.child WHERE p.name = ? ORDER BY c.name"));
-    select.bind_all(repo_id_string);
-    std::vector<LineageEdge> edges;
-    for (;;) {
-      GROVE_ASSIGN_OR_RETURN(bool row, select.step());
-      if (!row) return edges;
-      edges.push_back({select.text(0), select.text(1), select.text(2), select.text(3)});
-    }
-  });
+  return read([&](sql::Db& db) { return named_links(db, repo_id_string, false); });
 }
 
 }  // namespace grove::registry

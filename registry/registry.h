@@ -204,8 +204,9 @@ class Registry {
   virtual Status add_downloads(const std::map<std::int64_t, std::uint64_t>& counts) = 0;
 
   // --- revisions
-  // Accepts a branch, a tag, a full 40-hex commit of this repo, or "HEAD" (the default branch).
-  // kRevisionNotFound otherwise.
+  // Accepts a branch, a tag, a full 40-hex commit of this repo, "HEAD" (the default branch), or
+  // an abbreviated commit: 7 to 39 lowercase hex digits that start exactly one commit of this
+  // repo (a branch or tag of that name wins). kRevisionNotFound otherwise (also when ambiguous).
   virtual Result<std::string> resolve_revision(std::int64_t repo_id, const std::string& revision) = 0;
   virtual Result<Commit> get_commit(std::int64_t repo_id, const std::string& commit_id) = 0;
   // Every file of a commit, sorted by path.
@@ -252,8 +253,10 @@ class Registry {
                                                        const std::optional<std::string>& relation,
                                                        std::size_t limit, const std::string& cursor,
                                                        const std::optional<std::string>& viewer) = 0;
-  // Maintained counts and parents (model info's baseModels and childrenModelCount).
-  virtual Result<LineageCounts> lineage_counts(const std::string& repo_id_string) = 0;
+  // Maintained counts and parents (model info's baseModels and childrenModelCount). Private
+  // children and descendants count only for their namespace's viewer.
+  virtual Result<LineageCounts> lineage_counts(const std::string& repo_id_string,
+                                               const std::optional<std::string>& viewer) = 0;
   // Storage found that `child` (a repo here) derives from `parent` (shared frames or a good
   // delta): a "detected" edge with its similarity in [0, 1], replacing an earlier detection of
   // the same pair. Never overrides what the card declares; a contradiction is kept and shown.
@@ -263,6 +266,12 @@ class Registry {
 
   // --- storage liveness: every content address some commit still references.
   virtual Result<bool> references_blob(const Sha256Digest& sha256) = 0;
+
+  // --- change detection for answer caches (hub/answer_cache.h)
+  // Grows by at least one after every committed write of this Registry object (any table), and
+  // only after the write is visible to new reads: data read after this returned G is at least as
+  // new as every write counted in G. Writes by other processes to the same file are not counted.
+  virtual std::uint64_t write_generation() const = 0;
 
   // --- GGUF exports (registry/exports.cpp). Rows go when their repo is deleted.
   // Inserts or replaces the row of (repo_id, commit_id, quant, exporter_version).

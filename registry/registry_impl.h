@@ -8,6 +8,7 @@
 // transactions themselves.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <memory>
@@ -18,7 +19,7 @@
 #include <vector>
 
 #include "registry/registry.h"
-#include "registry/sqlite_util.h"
+#include "common/sqlite_util.h"
 
 namespace grove::registry {
 
@@ -99,7 +100,8 @@ class SqliteRegistry final : public Registry {
                                                const std::optional<std::string>& relation, std::size_t limit,
                                                const std::string& cursor,
                                                const std::optional<std::string>& viewer) override;
-  Result<LineageCounts> lineage_counts(const std::string& repo_id_string) override;
+  Result<LineageCounts> lineage_counts(const std::string& repo_id_string,
+                                       const std::optional<std::string>& viewer) override;
   Status record_detected_edge(const std::string& child, const std::string& parent, double similarity,
                               const std::string& relation) override;
   Result<bool> references_blob(const Sha256Digest& sha256) override;
@@ -108,6 +110,7 @@ class SqliteRegistry final : public Registry {
   Result<std::optional<ExportRecord>> find_export(const std::string& commit_id, const std::string& quant,
                                                   int exporter_version) override;
   Result<std::vector<ExportRecord>> list_exports(std::int64_t repo_id) override;
+  std::uint64_t write_generation() const override { return generation_.load(); }
 
  private:
   // A reader connection borrowed from the pool, returned on destruction.
@@ -154,9 +157,11 @@ class SqliteRegistry final : public Registry {
     if (!status_of(result).is_ok()) return result;
     Status committed = txn->commit();
     if (!committed.is_ok()) return committed;
+    ++generation_;  // after the commit: see write_generation()
     return result;
   }
 
+  std::atomic<std::uint64_t> generation_{0};
   std::mutex write_mu_;
   std::unique_ptr<sql::Db> writer_;  // guarded by write_mu_
 

@@ -8,7 +8,23 @@
 namespace grove::registry {
 namespace {
 
+// The shortest abbreviated commit id accepted as a revision (git's default abbreviation).
+constexpr std::size_t kMinShortCommit = 7;
+
 constexpr const char* kCommitColumns = "c.id, c.parents, c.tree_id, c.author, c.title, c.message, c.time";
+
+// "WITH RECURSIVE chain(id, depth) AS (...) ": the first-parent chain of repo ?1 from commit ?2,
+// depth 0 first. With `max_depth_param` (say "?3"), only depths below that parameter.
+std::string first_parent_chain(const char* max_depth_param = nullptr) {
+  std::string sql =
+      "WITH RECURSIVE chain(id, depth) AS ("
+      "  SELECT ?2, 0"
+      "  UNION ALL"
+      "  SELECT json_extract(c.parents, '$[0]'), chain.depth + 1"
+      "  FROM chain JOIN commits c ON c.repo_id = ?1 AND c.id = chain.id";
+  if (max_depth_param) sql += std::string("  WHERE chain.depth + 1 < ") + max_depth_param;
+  return sql + ") ";
+}
 
 Result<Commit> commit_from_row(const sql::Stmt& row) {
   Commit commit;
@@ -86,6 +102,21 @@ Result<std::string> resolve_in(sql::Db& db, const Repo& repo, const std::string&
   if (is_lower_hex(revision, 40)) {
     GROVE_ASSIGN_OR_RETURN(bool exists, commit_exists_in(db, repo.id, revision));
     if (exists) return revision;
+  } else if (revision.size() >= kMinShortCommit && revision.size() < 40 && is_lower_hex(revision, revision.size())) {
+    // An abbreviated commit id, as git takes one: a prefix naming exactly one commit of this
+    // repo (branch and tag names win, as above). Every id with the prefix sorts in
+    // [prefix, prefix + "g"), since 'g' follows every hex digit.
+    GROVE_ASSIGN_OR_RETURN(auto select, db.prepare("SELECT id FROM commits WHERE repo_id = ? AND id >= ? AND id < ? "
+                                                   "ORDER BY id LIMIT 2"));
+    select.bind_all(repo.id, revision, revision + "g");
+    GROVE_ASSIGN_OR_RETURN(bool row, select.step());
+    if (row) {
+      std::string id = select.text(0);
+      GROVE_ASSIGN_OR_RETURN(bool second, select.step());
+      if (!second) return id;
+      return Status(Code::kRevisionNotFound, "Revision '" + revision + "' is ambiguous in repo " + repo.id_string() +
+                                                 ": more than one commit starts with it");
+    }
   }
   return revision_not_found(repo, revision);
 }
@@ -188,14 +219,7 @@ Result<std::vector<Commit>> SqliteRegistry::list_commits(std::int64_t repo_id, c
     GROVE_ASSIGN_OR_RETURN(Repo repo, load_repo_in(db, repo_id));
     GROVE_RETURN_IF_ERROR(require_commit_in(db, repo, commit_id));
     // Walk first parents only as far as the page needs.
-    GROVE_ASSIGN_OR_RETURN(auto select, db.prepare(std::string(
-        "WITH RECURSIVE chain(id, depth) AS ("
-        "  SELECT ?2, 0"
-        "  UNION ALL"
-        "  SELECT json_extract(c.parents, '$[0]'), chain.depth + 1"
-        "  FROM chain JOIN commits c ON c.repo_id = ?1 AND c.id = chain.id"
-        "  WHERE chain.depth + 1 < ?3"
-        ") SELECT ") + kCommitColumns +
+    GROVE_ASSIGN_OR_RETURN(auto select, db.prepare(first_parent_chain("?3") + "SELECT " + kCommitColumns +
         " FROM chain JOIN commits c ON c.repo_id = ?1 AND c.id = chain.id"
         " ORDER BY chain.depth LIMIT ?4 OFFSET ?5"));
     select.bind_all(repo_id, commit_id, limit64 + offset64, limit64, offset64);
@@ -214,12 +238,7 @@ Result<std::size_t> SqliteRegistry::count_commits(std::int64_t repo_id, const st
     GROVE_ASSIGN_OR_RETURN(Repo repo, load_repo_in(db, repo_id));
     GROVE_RETURN_IF_ERROR(require_commit_in(db, repo, commit_id));
     GROVE_ASSIGN_OR_RETURN(auto select, db.prepare(
-        "WITH RECURSIVE chain(id) AS ("
-        "  SELECT ?2"
-        "  UNION ALL"
-        "  SELECT json_extract(c.parents, '$[0]')"
-        "  FROM chain JOIN commits c ON c.repo_id = ?1 AND c.id = chain.id"
-        ") SELECT count(*) FROM chain JOIN commits c ON c.repo_id = ?1 AND c.id = chain.id"));
+        first_parent_chain() + "SELECT count(*) FROM chain JOIN commits c ON c.repo_id = ?1 AND c.id = chain.id"));
     GROVE_ASSIGN_OR_RETURN(bool row, select.bind_all(repo_id, commit_id).step());
     if (!row) return internal_error("count(*) gave no row");
     return static_cast<std::size_t>(select.int64(0));
@@ -235,13 +254,7 @@ Result<Commit> SqliteRegistry::last_commit_of_file(std::int64_t repo_id, const s
     GROVE_RETURN_IF_ERROR(require_commit_in(db, repo, commit_id));
     // The file's blob id along the first-parent chain, newest first (NULL where it is absent).
     GROVE_ASSIGN_OR_RETURN(auto select, db.prepare(
-        "WITH RECURSIVE chain(id, depth) AS ("
-        "  SELECT ?2, 0"
-        "  UNION ALL"
-        "  SELECT json_extract(c.parents, '$[0]'), chain.depth + 1"
-        "  FROM chain JOIN commits c ON c.repo_id = ?1 AND c.id = chain.id"
-        "  WHERE chain.depth + 1 < ?4"
-        ") SELECT chain.id, f.blob_oid FROM chain"
+        first_parent_chain("?4") + "SELECT chain.id, f.blob_oid FROM chain"
         " JOIN commits c ON c.repo_id = ?1 AND c.id = chain.id"
         " LEFT JOIN files f ON f.repo_id = ?1 AND f.commit_id = chain.id AND f.path = ?3"
         " ORDER BY chain.depth"));

@@ -9,7 +9,7 @@ namespace {
 // Append only: a released migration is never edited, because databases in the field have
 // already run it. Names and namespaces compare case-insensitively (NOCASE) like the Hub's;
 // paths and refs are case-sensitive, compared as bytes.
-constexpr std::array<const char*, 5> kMigrations = {
+constexpr std::array<const char*, 6> kMigrations = {
     // 1: the initial schema.
     R"sql(
 CREATE TABLE users (
@@ -170,6 +170,30 @@ CREATE TABLE exports (
 );
 CREATE INDEX exports_commit ON exports(commit_id, quant, exporter_version);
 CREATE INDEX exports_sha256 ON exports(sha256);
+)sql",
+    // 6: lineage counts that never reveal private repos (registry/lineage.cpp): children and
+    // descendants that are public repos, kept beside the totals; a repo turning private or
+    // public moves between them through the trigger.
+    R"sql(
+ALTER TABLE lineage_child_counts ADD COLUMN public_count INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE lineage_nodes ADD COLUMN public_descendants INTEGER NOT NULL DEFAULT 0;
+UPDATE lineage_child_counts SET public_count = (
+  SELECT count(*) FROM lineage_links l JOIN lineage_nodes n ON n.id = l.child JOIN repos r ON r.id = n.repo_id
+  WHERE l.parent = lineage_child_counts.parent AND l.relation = lineage_child_counts.relation AND r.private = 0);
+UPDATE lineage_nodes SET public_descendants = (
+  SELECT count(*) FROM lineage_closure c JOIN lineage_nodes d ON d.id = c.descendant JOIN repos r ON r.id = d.repo_id
+  WHERE c.ancestor = lineage_nodes.id AND r.private = 0) WHERE descendants > 0;
+-- A viewer's own private repos, which the lineage read side adds to the public counts.
+CREATE INDEX repos_private_ns ON repos(ns) WHERE private = 1;
+CREATE TRIGGER lineage_repo_visibility AFTER UPDATE OF private ON repos WHEN OLD.private IS NOT NEW.private
+BEGIN
+  UPDATE lineage_child_counts SET public_count = public_count + (CASE WHEN NEW.private THEN -1 ELSE 1 END)
+  WHERE (parent, relation) IN (SELECT l.parent, l.relation FROM lineage_nodes n
+                               JOIN lineage_links l ON l.child = n.id WHERE n.repo_id = NEW.id);
+  UPDATE lineage_nodes SET public_descendants = public_descendants + (CASE WHEN NEW.private THEN -1 ELSE 1 END)
+  WHERE id IN (SELECT c.ancestor FROM lineage_nodes n JOIN lineage_closure c ON c.descendant = n.id
+               WHERE n.repo_id = NEW.id);
+END;
 )sql",
 };
 

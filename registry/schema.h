@@ -2,7 +2,7 @@
 #pragma once
 
 #include "common/status.h"
-#include "registry/sqlite_util.h"
+#include "common/sqlite_util.h"
 
 namespace grove::registry {
 

@@ -5,7 +5,7 @@
 #include <set>
 
 #include "registry/registry.h"
-#include "registry/sqlite_util.h"
+#include "common/sqlite_util.h"
 
 namespace grove::registry {
 

@@ -36,14 +36,36 @@ struct WriteHints {
   // SHA-256s of the files of the model this one derives from (its base_model). Tensors with
   // the same name, dtype size and shape may then be stored as deltas against the base's.
   std::vector<Sha256Digest> base_files;
+  // The content is already dense (quantized GGUF exports): frames are stored as they are,
+  // without trying codecs that would not pay for their time.
+  bool incompressible = false;
 };
 
-// What BlobStore::reencode did.
+// What BlobStore::reencode did, and what it measured about the base.
 struct ReencodeStats {
   std::uint64_t frames_examined = 0;
   std::uint64_t frames_reencoded = 0;
   std::uint64_t stored_bytes_before = 0;  // of the re-encoded frames
   std::uint64_t stored_bytes_after = 0;
+  // Raw bytes of the file's tensors, and of those the store keeps as the base's own frames
+  // (identical) or as deltas against them (made now or at upload).
+  std::uint64_t tensor_bytes = 0;
+  std::uint64_t base_bytes = 0;
+
+  // How much of the file the base explains: base_bytes / tensor_bytes, in [0, 1]. A wrong base
+  // fails the sampling check and shares no frame, so it scores (near) 0.
+  double similarity() const {
+    return tensor_bytes ? static_cast<double>(base_bytes) / static_cast<double>(tensor_bytes) : 0.0;
+  }
+  ReencodeStats& operator+=(const ReencodeStats& o) {
+    frames_examined += o.frames_examined;
+    frames_reencoded += o.frames_reencoded;
+    stored_bytes_before += o.stored_bytes_before;
+    stored_bytes_after += o.stored_bytes_after;
+    tensor_bytes += o.tensor_bytes;
+    base_bytes += o.base_bytes;
+    return *this;
+  }
 };
 
 class BlobWriter {
@@ -85,6 +107,12 @@ class BlobStore {
   // kNotFound when the blob is not stored.
   virtual Result<BlobInfo> stat(const Sha256Digest& digest) = 0;
 
+  // stat() for content a client is about to commit without uploading it again (it deduplicates
+  // against what is stored): also restarts gc's grace period for the blob, so a gc running
+  // before that commit lands cannot reclaim it (maintenance.h). Writers whose content turns
+  // out to be stored already do the same at commit.
+  virtual Result<BlobInfo> stat_for_commit(const Sha256Digest& digest) { return stat(digest); }
+
   // Opens [offset, offset + length) of a blob; length nullopt means to the end.
   // kNotFound for a missing blob, kOutOfRange when the range does not fit inside it.
   virtual Result<std::unique_ptr<BlobReader>> open(const Sha256Digest& digest, std::uint64_t offset = 0,
@@ -93,8 +121,14 @@ class BlobStore {
   // Re-encodes the frames of a stored file as deltas against the tensors of `base_files` where
   // that makes them smaller (a base that arrived after the file, or declared after upload).
   // Frame ids do not change, so the file's recipe and every reader stay valid; the old copies
-  // become garbage for gc. kNotFound when the file is not stored.
+  // become garbage for gc. Also measures how much of the file the base explains (frames
+  // identical to the base's, or deltas against them, whenever they were made): see
+  // ReencodeStats::similarity. kNotFound when the file is not stored.
   virtual Result<ReencodeStats> reencode(const Sha256Digest& file, const std::vector<Sha256Digest>& base_files);
+
+  // How many threads the process means to give one upload: with 2 or more a store may encode
+  // on a second thread while the first hashes and frames. Call before writing; default 1.
+  virtual void set_ingest_threads(unsigned threads) { (void)threads; }
 
   // Removes what uploads that were never committed (a crashed or abandoned push) left behind
   // and that is older than `older_than_seconds`. Returns how many objects were removed.

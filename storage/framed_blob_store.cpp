@@ -1,8 +1,12 @@
 // The framed BlobStore (see framed_store.h): writer, reader, re-encoder, sweep.
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
+#include <mutex>
 #include <set>
+#include <thread>
 #include <unordered_set>
 
 #include "formats/safetensors.h"
@@ -67,6 +71,7 @@ class FramedWriter final : public BlobWriter {
         builder_(core_->options.pack_target_bytes, core_->take_buffer()) {}
 
   ~FramedWriter() override {
+    stop_worker();
     if (state_ != State::kCommitted) discard_packs();
     core_->give_buffer(builder_.release_buffer());
   }
@@ -89,8 +94,12 @@ class FramedWriter final : public BlobWriter {
     if (expected_digest && *expected_digest != digest)
       return fail(corrupt("content has sha256 " + digest.hex() + ", expected " + expected_digest->hex()));
     GROVE_RETURN_IF_ERROR(fail(finish_stream()));
+    // Every frame encoded and every pack but the open one put.
+    GROVE_RETURN_IF_ERROR(fail(drain()));
 
-    Result<std::optional<std::uint64_t>> existing = core_->index->file_size(digest);
+    // Already stored: the grace period restarts (a commit naming it is coming), so a gc that
+    // runs before that commit cannot take the old copy this upload deduplicated against.
+    Result<bool> existing = core_->index->touch_file(digest);
     if (!existing.is_ok()) return fail(existing.status());
     if (*existing) {
       // Already stored: what this upload sealed is not needed.
@@ -283,37 +292,149 @@ class FramedWriter final : public BlobWriter {
 
   // --- frames ---------------------------------------------------------------------------------
 
+  // Names a frame, records it in the recipe and, when it is new, hands it on to be encoded and
+  // packed: on the stream thread, or on the worker when the store runs the pipeline.
   Status emit(std::span<const std::uint8_t> raw, std::uint64_t file_offset, TensorPlan* t) {
     const Blake3Digest id = Blake3::of(raw);
     recipe_.emplace_back(file_offset, id);
     if (written_.contains(id)) return Status::ok();
     GROVE_ASSIGN_OR_RETURN(std::optional<FrameLocation> known, core_->index->find_frame(id));
     if (known) return Status::ok();
+    written_.insert(id);
+    FrameJob job{id, file_offset, t, static_cast<std::uint32_t>(raw.size()), {}, {}, {}, false};
+    if (core_->encode_on_worker.load(std::memory_order_relaxed)) {
+      job.raw = take_raw();
+      job.raw.assign(raw.begin(), raw.end());
+    } else {
+      encode(raw, job);
+    }
+    return submit(std::move(job));
+  }
 
-    const ElementType type = t ? t->type : ElementType::kBytes;
-    std::optional<Blake3Digest> base_id;
+  // A frame on its way from the stream to the pack.
+  struct FrameJob {
+    Blake3Digest id;
+    std::uint64_t file_offset = 0;
+    TensorPlan* tensor = nullptr;  // null for CDC bytes
+    std::uint32_t raw_length = 0;
+    std::vector<std::uint8_t> raw;  // a copy, when the worker encodes
     EncodedFrame encoded;
-    bool encoded_done = false;
+    std::optional<Blake3Digest> base_id;
+    bool encoded_ready = false;
+    bool flush = false;  // no frame: seal and put the open pack
+  };
+
+  // Encodes a frame, as a delta against the base tensor's frame when the base helps. Runs on one
+  // thread only (the stream's or the worker's), which owns the scratch buffers and the tensors'
+  // base confirmations.
+  void encode(std::span<const std::uint8_t> raw, FrameJob& job) {
+    TensorPlan* t = job.tensor;
+    const ElementType type = t ? t->type : ElementType::kBytes;
+    job.encoded_ready = true;
+    if (hints_.incompressible) {  // WriteHints::incompressible: no codec trials
+      job.encoded.bytes.assign(raw.begin(), raw.end());
+      return;
+    }
     if (t && t->base && !t->confirmation.rejected()) {
-      const std::uint64_t base_offset = t->base->offset + (file_offset - t->begin);
+      const std::uint64_t base_offset = t->base->offset + (job.file_offset - t->begin);
       Result<std::optional<FrameLocation>> base =
-          detail::load_base_frame(*core_, t->base->file, base_offset, static_cast<std::uint32_t>(raw.size()),
-                                  scratch_, base_raw_);
+          detail::load_base_frame(*core_, t->base->file, base_offset, job.raw_length, scratch_, base_raw_);
       // A base that fails to load only costs compression.
       if (base.is_ok() && *base) {
         FrameBase fb{(*base)->type, base_raw_};
         if (t->confirmation.sample(raw, type, fb)) {
-          encoded = encode_frame(raw, type, &fb);
-          if (detail::is_delta(encoded.codec)) base_id = (*base)->id;
-          encoded_done = true;
+          job.encoded = encode_frame(raw, type, &fb);
+          if (detail::is_delta(job.encoded.codec)) job.base_id = (*base)->id;
+          return;
         }
       }
     }
-    if (!encoded_done) encoded = encode_frame(raw, type);
-    if (!builder_.fits(encoded.bytes.size())) GROVE_RETURN_IF_ERROR(seal_pack());
-    builder_.add(id, type, static_cast<std::uint32_t>(raw.size()), encoded, base_id);
-    written_.insert(id);
+    job.encoded = encode_frame(raw, type);
+  }
+
+  // Adds an encoded frame to the open pack, sealing and putting the pack first when full.
+  Status pack_frame(FrameJob& job) {
+    const ElementType type = job.tensor ? job.tensor->type : ElementType::kBytes;
+    if (!builder_.fits(job.encoded.bytes.size())) GROVE_RETURN_IF_ERROR(seal_pack());
+    builder_.add(job.id, type, job.raw_length, job.encoded, job.base_id);
     return Status::ok();
+  }
+
+  // --- the pipeline ------------------------------------------------------------------------------
+  // One worker per writer, started with the first frame: it packs frames and puts sealed packs
+  // (the fsync of one pack overlaps the hashing and framing of the next bytes), and with
+  // FramedStoreOptions::encode_on_worker it encodes them too. Frames keep their order.
+
+  Status submit(FrameJob job) {
+    const std::size_t cost = std::max<std::size_t>(job.raw.size() + job.encoded.bytes.size(), 1);
+    std::unique_lock lock(mu_);
+    if (!worker_.joinable()) worker_ = std::thread([this] { work(); });
+    cv_.wait(lock, [&] { return !worker_status_.is_ok() || queued_bytes_ == 0 || queued_bytes_ + cost <= max_queued_bytes(); });
+    if (!worker_status_.is_ok()) return worker_status_;
+    queued_bytes_ += cost;
+    queue_.push_back(std::move(job));
+    cv_.notify_all();
+    return Status::ok();
+  }
+
+  // Waits until every submitted frame is packed; the worker's first error, if any.
+  Status drain() {
+    std::unique_lock lock(mu_);
+    if (!worker_.joinable()) return Status::ok();
+    cv_.wait(lock, [&] { return queue_.empty() && !busy_; });
+    return worker_status_;
+  }
+
+  void stop_worker() {
+    {
+      std::lock_guard lock(mu_);
+      if (!worker_.joinable()) return;
+      stop_ = true;
+    }
+    cv_.notify_all();
+    worker_.join();
+  }
+
+  std::size_t max_queued_bytes() const { return static_cast<std::size_t>(core_->options.pack_target_bytes); }
+
+  void work() {
+    std::unique_lock lock(mu_);
+    for (;;) {
+      cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping
+      FrameJob job = std::move(queue_.front());
+      queue_.pop_front();
+      const std::size_t cost = std::max<std::size_t>(job.raw.size() + job.encoded.bytes.size(), 1);
+      busy_ = true;
+      const bool skip = stop_ || !worker_status_.is_ok();
+      lock.unlock();
+      Status s;
+      if (!skip) {
+        if (!job.encoded_ready) encode(job.raw, job);
+        s = pack_frame(job);
+      }
+      give_raw(std::move(job.raw));
+      lock.lock();
+      if (!s.is_ok() && worker_status_.is_ok()) worker_status_ = s;
+      queued_bytes_ -= cost;
+      busy_ = false;
+      cv_.notify_all();
+    }
+  }
+
+  std::vector<std::uint8_t> take_raw() {
+    std::lock_guard lock(mu_);
+    if (spare_raw_.empty()) return {};
+    std::vector<std::uint8_t> v = std::move(spare_raw_.back());
+    spare_raw_.pop_back();
+    return v;
+  }
+
+  void give_raw(std::vector<std::uint8_t> v) {
+    if (v.capacity() == 0) return;
+    v.clear();
+    std::lock_guard lock(mu_);
+    if (spare_raw_.size() < 8) spare_raw_.push_back(std::move(v));
   }
 
   // Seals the open pack (dropping frames another upload indexed meanwhile) and puts it.
@@ -331,6 +452,7 @@ class FramedWriter final : public BlobWriter {
   }
 
   void discard_packs() {
+    (void)drain();
     for (const NewPack& p : sealed_) (void)core_->backend->remove(pack_key(p.name));
     sealed_.clear();
   }
@@ -370,8 +492,18 @@ class FramedWriter final : public BlobWriter {
   std::vector<std::uint8_t> base_raw_;
   std::vector<std::pair<std::uint64_t, Blake3Digest>> recipe_;
   std::unordered_set<Blake3Digest, DigestHash> written_;  // frames in this upload's packs
-  PackBuilder builder_;
-  std::vector<NewPack> sealed_;
+  PackBuilder builder_;    // used by the worker while it runs
+  std::vector<NewPack> sealed_;  // likewise
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<FrameJob> queue_;
+  std::size_t queued_bytes_ = 0;
+  bool busy_ = false;
+  bool stop_ = false;
+  Status worker_status_;
+  std::vector<std::vector<std::uint8_t>> spare_raw_;
+  std::thread worker_;  // last: started after, and joined before, everything it uses
 };
 
 class FramedReader final : public BlobReader {
@@ -445,6 +577,14 @@ class FramedBlobStore final : public BlobStore {
   Result<std::unique_ptr<BlobWriter>> begin_write(const WriteHints& hints) override {
     return std::unique_ptr<BlobWriter>(std::make_unique<FramedWriter>(core_, hints));
   }
+
+  Result<BlobInfo> stat_for_commit(const Sha256Digest& digest) override {
+    GROVE_ASSIGN_OR_RETURN(bool stored, core_->index->touch_file(digest));
+    if (!stored) return not_found("blob " + digest.hex() + " not found");
+    return stat(digest);
+  }
+
+  void set_ingest_threads(unsigned threads) override { core_->encode_on_worker.store(threads >= 2); }
 
   Result<BlobInfo> stat(const Sha256Digest& digest) override {
     GROVE_ASSIGN_OR_RETURN(std::optional<std::uint64_t> size, core_->index->file_size(digest));
@@ -521,9 +661,11 @@ class FramedBlobStore final : public BlobStore {
     };
 
     for (const TensorRecord& t : tensors) {
+      stats.tensor_bytes += t.length;
       auto b = bases.find(t.name);
       if (b == bases.end()) continue;
       BaseConfirmation confirmation;
+      bool rejected = false;
       const std::uint64_t end = t.offset + t.length;
       std::uint64_t pos = t.offset;
       bool done = false;
@@ -531,35 +673,46 @@ class FramedBlobStore final : public BlobStore {
         GROVE_ASSIGN_OR_RETURN(std::vector<RecipeEntry> batch, core_->index->recipe_from(file, pos, 256));
         if (batch.empty()) break;
         for (const RecipeEntry& e : batch) {
-          if (e.raw_offset >= end) {
-            done = true;
-            break;
-          }
-          if (e.frame.raw_length == 0) {
+          if (e.raw_offset >= end || e.frame.raw_length == 0) {
             done = true;
             break;
           }
           pos = e.raw_offset + e.frame.raw_length;
           if (e.raw_offset < t.offset) continue;
           ++stats.frames_examined;
-          if (e.frame.base || e.frame.pack.empty() || used_as_base.contains(e.frame.id)) continue;
+          // Already a delta (made at upload against this base, or earlier): the base explains it.
+          if (e.frame.base) {
+            stats.base_bytes += e.frame.raw_length;
+            continue;
+          }
+          // The base's frame at the same place, from its recipe (no bytes read).
+          const std::uint64_t base_offset = b->second.offset + (e.raw_offset - t.offset);
+          GROVE_ASSIGN_OR_RETURN(std::vector<RecipeEntry> at, core_->index->recipe_from(b->second.file, base_offset, 1));
+          if (at.empty() || at.front().raw_offset != base_offset || at.front().frame.raw_length != e.frame.raw_length)
+            continue;
+          if (at.front().frame.id == e.frame.id) {  // the base's own bytes, stored once
+            stats.base_bytes += e.frame.raw_length;
+            continue;
+          }
+          if (rejected || e.frame.pack.empty() || used_as_base.contains(e.frame.id)) continue;
           GROVE_ASSIGN_OR_RETURN(bool is_base, core_->index->is_base(e.frame.id));
           if (is_base) continue;
           GROVE_ASSIGN_OR_RETURN(std::optional<FrameLocation> base,
-                                 detail::load_base_frame(*core_, b->second.file, b->second.offset + (e.raw_offset - t.offset),
-                                                         e.frame.raw_length, scratch, base_raw));
-          if (!base || base->id == e.frame.id || made_delta.contains(base->id)) continue;
+                                 detail::load_base_frame(*core_, b->second.file, base_offset, e.frame.raw_length, scratch,
+                                                         base_raw));
+          if (!base || made_delta.contains(base->id)) continue;
           GROVE_RETURN_IF_ERROR(core_->load_standalone(e.frame, scratch, raw));
           FrameBase fb{base->type, base_raw};
           if (!confirmation.sample(raw, e.frame.type, fb)) {
-            done = true;
-            break;
+            rejected = true;  // keep walking: identical frames still count for the similarity
+            continue;
           }
           EncodedFrame encoded = encode_frame(raw, e.frame.type, &fb);
           if (!detail::is_delta(encoded.codec) || encoded.bytes.size() >= e.frame.stored_length) continue;
           if (!builder.fits(encoded.bytes.size())) GROVE_RETURN_IF_ERROR(flush());
           stats.stored_bytes_before += e.frame.stored_length;
           stats.stored_bytes_after += encoded.bytes.size();
+          stats.base_bytes += e.frame.raw_length;
           ++stats.frames_reencoded;
           made_delta.insert(e.frame.id);
           used_as_base.insert(base->id);
@@ -588,6 +741,7 @@ Result<std::unique_ptr<BlobStore>> open_framed_store(const std::string& index_pa
   core->backend = std::move(backend);
   GROVE_ASSIGN_OR_RETURN(core->index, FrameIndex::open(index_path));
   core->options = options;
+  core->encode_on_worker.store(options.encode_on_worker);
   return std::unique_ptr<BlobStore>(std::make_unique<FramedBlobStore>(std::move(core)));
 }
 

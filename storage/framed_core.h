@@ -2,6 +2,7 @@
 // header): the backend and index, frame loading with verification, and base-tensor matching.
 #pragma once
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -29,6 +30,7 @@ struct Core {
   std::unique_ptr<BlobBackend> backend;
   std::unique_ptr<FrameIndex> index;
   FramedStoreOptions options;
+  std::atomic<bool> encode_on_worker{false};  // options.encode_on_worker, settable later
   std::mutex buffers_mu;
   std::vector<std::vector<std::uint8_t>> buffers;  // at most kMaxPooledBuffers
   static constexpr std::size_t kMaxPooledBuffers = 2;

@@ -32,6 +32,10 @@ struct FramedStoreOptions {
   std::uint64_t pack_target_bytes = 32ull << 20;
   // Raw size of tensor frames (rounded down to whole elements).
   std::uint32_t tensor_frame_bytes = 1u << 20;
+  // Encode frames on the writer's worker thread (which always packs and puts them) rather than
+  // on the thread streaming the bytes in: with two cores, hashing and framing overlap encoding.
+  // BlobStore::set_ingest_threads(n >= 2) turns it on.
+  bool encode_on_worker = false;
 };
 
 // `index_path` is the SQLite index file; packs go to `backend`.

@@ -346,6 +346,15 @@ Status FrameIndex::commit(const std::vector<NewPack>& packs, const NewFile& file
   return tx.commit();
 }
 
+Result<bool> FrameIndex::touch_file(const Sha256Digest& file) {
+  std::lock_guard lock(mu_);
+  Stmt s(db_, "UPDATE files SET created_at = max(created_at, ?2) WHERE sha256 = ?1");
+  GROVE_RETURN_IF_ERROR(s.prepared());
+  s.bind(1, file).bind(2, now_seconds());
+  if (s.step() != SQLITE_DONE) return sql_error(db_, "touch file");
+  return sqlite3_changes(db_) == 1;
+}
+
 Status FrameIndex::relocate(const NewPack& pack) {
   std::lock_guard lock(mu_);
   Transaction tx(db_);

@@ -86,6 +86,10 @@ class FrameIndex {
   // One transaction: the packs, their frames (frames already indexed keep their old location)
   // and the file with its recipe and tensors. A file already present is left as it is.
   Status commit(const std::vector<NewPack>& packs, const NewFile& file);
+  // Restarts gc's grace period for a stored file (files.created_at = now): a client is about to
+  // commit content the store already had, and gc must not reclaim it before that commit.
+  // False when the file is not stored.
+  Result<bool> touch_file(const Sha256Digest& file);
   // One transaction: the pack, then every frame in it takes its new location and encoding
   // (re-encoding against a base keeps frame ids, so recipes do not change).
   Status relocate(const NewPack& pack);

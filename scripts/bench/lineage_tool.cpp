@@ -2,7 +2,8 @@
 //
 //   grove-lineage-bench build --db PATH [--repos N] [--family M]
 //     A registry of N repos (default 1,000,000) of which M (default 200,000) descend from
-//     meta/base, several generations deep, with merges, adapters and quantizations. Repos are
+//     meta/base, several generations deep, with merges, adapters and quantizations; the
+//     repos of one namespace (org7) are private, so counts and drawings skip them. Repos are
 //     bulk-inserted (one transaction per 10,000 rows); every lineage edge goes through the same
 //     registry function a push uses (lineage_put_edge_in), so the maintained aggregates are the
 //     real ones. Prints the names the queries use.
@@ -76,13 +77,15 @@ int build(const std::string& path, std::size_t repos, std::size_t family) {
   for (std::size_t start = 0; start < repos - 1; start += kBatch) {
     auto txn = check(sql::Transaction::begin(*db, sql::Transaction::Kind::kWrite));
     auto insert = check(db->prepare("INSERT INTO repos(ns, name, private, created_at, updated_at, downloads) "
-                                    "VALUES (?, ?, 0, ?, ?, ?)"));
+                                    "VALUES (?, ?, ?, ?, ?, ?)"));
     for (std::size_t i = start; i < std::min(start + kBatch, repos - 1); ++i) {
       std::string id = repo_name(i);
       auto slash = id.find('/');
       auto t = static_cast<std::int64_t>(1700000000000 + i * 1000);
       insert.reset();
-      check(insert.bind_all(id.substr(0, slash), id.substr(slash + 1), t, t, static_cast<std::int64_t>(rng() % 100000)).run());
+      // One namespace (org7, the signed-in viewer of the queries) keeps its repos private.
+      check(insert.bind_all(id.substr(0, slash), id.substr(slash + 1), i % 997 == 7, t, t,
+                            static_cast<std::int64_t>(rng() % 100000)).run());
     }
     check(txn.commit());
   }
@@ -170,7 +173,7 @@ int query(const std::string& path, int runs, const std::string& leaf, const std:
     std::printf("      -> %s\n", summary.c_str());
   };
   time("children counts by relation of meta/base (lineage_counts)", [&] {
-    auto c = check(registry->lineage_counts(kBase));
+    auto c = check(registry->lineage_counts(kBase, std::nullopt));
     std::string s = "descendants " + std::to_string(c.descendants);
     for (auto& [r, n] : c.children) s += ", " + r + " " + std::to_string(n);
     return s;
@@ -194,6 +197,12 @@ int query(const std::string& path, int runs, const std::string& leaf, const std:
   LineageQuery drawing;  // the API's defaults: depth 2, 24 per parent
   time("drawing neighbourhood of meta/base (lineage, depth 2)", [&] {
     auto v = check(registry->lineage(kBase, drawing));
+    return std::to_string(v.graph.nodes.size()) + " nodes, " + std::to_string(v.graph.edges.size()) + " edges";
+  });
+  LineageQuery signed_in = drawing;  // a viewer: their own private repos are looked up too
+  signed_in.viewer = "org7";
+  time("drawing neighbourhood of meta/base, signed in (depth 2)", [&] {
+    auto v = check(registry->lineage(kBase, signed_in));
     return std::to_string(v.graph.nodes.size()) + " nodes, " + std::to_string(v.graph.edges.size()) + " edges";
   });
   time("drawing neighbourhood of the deep leaf (lineage, depth 2)", [&] {

@@ -181,3 +181,36 @@ test('grove lineage prints the tree; --json is the API answer', async () => {
   assert.notEqual(missing.code, 0);
   assert.match(missing.stderr, /not found/i);
 });
+
+// Counts, children lists, the drawing and childrenModelCount never reveal a private child to
+// anyone but its namespace; turning it public (settings) shows it to everyone.
+test('a private child is counted and drawn only for its owner', async () => {
+  const SECRET = 'other/secret-ft';
+  const created = await hub.fetch('/api/repos/create', { token: otherToken, method: 'POST',
+    headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ name: 'secret-ft', private: true }) });
+  assert.equal(created.status, 200, await created.text());
+  await push(await folder('secret', { 'README.md': card(`base_model: ${BASE}`) }), SECRET, [], otherToken);
+
+  const seenBy = async (tok) => {
+    const l = await hub.json(`/api/grove/lineage/${BASE}`, { token: tok });
+    const page = await hub.json(`/api/grove/lineage/${BASE}/children?relation=finetune`, { token: tok });
+    const info = await hub.json(`/api/models/${BASE}?expand=childrenModelCount`, { token: tok });
+    const listed = (ids) => ids.includes(SECRET);
+    return { count: l.children.finetune.count, descendants: l.descendants, info: info.childrenModelCount,
+      first: listed(l.children.finetune.first.map((c) => c.id)), drawn: listed(l.graph.nodes.map((n) => n.id)),
+      paged: listed(page.items.map((c) => c.id)) };
+  };
+  const hidden = { count: 2, descendants: 6, info: 2, first: false, drawn: false, paged: false };
+  const shown = { count: 3, descendants: 7, info: 3, first: true, drawn: true, paged: true };
+  assert.deepEqual(await seenBy(undefined), hidden, 'anonymous');
+  assert.deepEqual(await seenBy(token), hidden, 'another user');
+  assert.deepEqual(await seenBy(otherToken), shown, 'the owner');
+  assert.equal((await hub.fetch(`/api/grove/lineage/${SECRET}`, { token })).status, 404);
+
+  const settings = (priv) => hub.fetch(`/api/repos/model/${SECRET}/settings`, { token: otherToken, method: 'PUT',
+    headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ private: priv }) });
+  assert.equal((await settings(false)).status, 200);
+  assert.deepEqual(await seenBy(undefined), shown, 'public now');
+  assert.equal((await settings(true)).status, 200);
+  assert.deepEqual(await seenBy(token), hidden, 'private again');
+});

@@ -10,6 +10,7 @@
 #include "formats/gguf_export.h"
 #include "hub/export_cache.h"
 #include "hub/handlers.h"
+#include "tests/hub/hub_test_util.h"
 #include "registry/git_objects.h"
 #include "tests/formats/gguf_export_test_util.h"
 
@@ -17,33 +18,6 @@ using namespace grove;
 using namespace grove::hub;
 
 namespace {
-
-class TempHub {
- public:
-  TempHub() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "grove-export-hub-XXXXXX").string();
-    if (mkdtemp(pattern.data()) == nullptr) std::abort();
-    dir_ = pattern;
-    HubOptions options;
-    options.data_dir = dir_;
-    options.public_url = "http://hub.test";
-    auto opened = Hub::open(options);
-    if (!opened.is_ok()) std::abort();
-    hub_ = std::move(*opened);
-  }
-  ~TempHub() {
-    hub_.reset();
-    std::error_code ignored;
-    std::filesystem::remove_all(dir_, ignored);
-  }
-  Hub& operator*() { return *hub_; }
-  Hub* operator->() { return hub_.get(); }
-  const std::string& dir() const { return dir_; }
-
- private:
-  std::string dir_;
-  std::unique_ptr<Hub> hub_;
-};
 
 Result<Response> call(Hub& hub, http::verb method, const std::string& target, const std::string& range = "") {
   Request r;

@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "hub/handlers.h"
+#include "tests/hub/hub_test_util.h"
 #include "registry/git_objects.h"
 
 using namespace grove;
@@ -12,32 +13,6 @@ using namespace grove::hub;
 using nlohmann::json;
 
 namespace {
-
-class TempHub {
- public:
-  TempHub() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "grove-hub-XXXXXX").string();
-    if (mkdtemp(pattern.data()) == nullptr) std::abort();
-    dir_ = pattern;
-    HubOptions options;
-    options.data_dir = dir_;
-    options.public_url = "http://hub.test";
-    auto opened = Hub::open(options);
-    if (!opened.is_ok()) std::abort();
-    hub_ = std::move(*opened);
-  }
-  ~TempHub() {
-    hub_.reset();
-    std::error_code ignored;
-    std::filesystem::remove_all(dir_, ignored);
-  }
-  Hub& operator*() { return *hub_; }
-  Hub* operator->() { return hub_.get(); }
-
- private:
-  std::string dir_;
-  std::unique_ptr<Hub> hub_;
-};
 
 Request make_request(Hub& hub, http::verb method, const std::string& target, const std::string& token = "",
                      std::string body = "") {

@@ -378,14 +378,12 @@ TEST_CASE("the lineage view: ancestors, children groups, bounded graph, paging",
   LineageQuery query;
   query.limit = 24;
   view = ok(registry->lineage("org/tuned", query));
-  CHECK(view.descendants == 33);  // 30 quants, merge, deep, the private child
+  CHECK(view.descendants == 32);  // 30 quants, merge, deep; not the private child
   CHECK(count_of(view, "quantized") == 30);
   CHECK(count_of(view, "merge") == 1);
-  CHECK(count_of(view, "finetune") == 1);
-  for (const auto& g : view.children) {
+  CHECK(count_of(view, "finetune") == 0);  // the private child is neither counted nor listed
+  for (const auto& g : view.children)
     if (g.relation == "quantized") CHECK(g.first.size() == 10);
-    if (g.relation == "finetune") CHECK(g.first.empty());  // the private child is not listed
-  }
   // 30 quantized children do not fit in 24: one group node; the merge is drawn with both
   // parents; deep is at depth 2.
   bool group = false, deep_drawn = false, other_parent = false;
@@ -428,7 +426,7 @@ TEST_CASE("the lineage view: ancestors, children groups, bounded graph, paging",
   CHECK(registry->lineage_children("org/tuned", std::string("cousin"), 10, "", std::nullopt).status().code() ==
         Code::kInvalidArgument);
 
-  LineageCounts counts = ok(registry->lineage_counts("m/merge"));
+  LineageCounts counts = ok(registry->lineage_counts("m/merge", std::nullopt));
   CHECK(counts.parents.size() == 2);
   CHECK(counts.descendants == 1);
   require_ok(check_aggregates(dir / "grove.db"));
@@ -447,7 +445,7 @@ TEST_CASE("aggregates equal a recount after random inserts, deletes and renames"
     int op = static_cast<int>(pick(10));
     if (repos.size() < 5 || op < 3) {
       std::string name = "n" + std::to_string(pick(3)) + "/m" + std::to_string(made++);
-      auto repo = registry->create_repo(name.substr(0, 2), name.substr(3), name.substr(0, 2), false);
+      auto repo = registry->create_repo(name.substr(0, 2), name.substr(3), name.substr(0, 2), pick(5) == 0);
       if (repo.is_ok()) repos.push_back(*repo);
       names.push_back(name);
       if (pick(4) == 0) names.push_back("ghost/g" + std::to_string(pick(20)));
@@ -468,6 +466,10 @@ TEST_CASE("aggregates equal a recount after random inserts, deletes and renames"
       std::size_t i = pick(repos.size());
       require_ok(registry->delete_repo(repos[i].id));
       repos.erase(repos.begin() + static_cast<std::ptrdiff_t>(i));
+    } else if (pick(2) == 0) {
+      Repo& repo = repos[pick(repos.size())];
+      repo.is_private = !repo.is_private;
+      require_ok(registry->set_private(repo.id, repo.is_private));
     } else {
       Repo& repo = repos[pick(repos.size())];
       std::string to = "r" + std::to_string(made++);
@@ -483,12 +485,17 @@ TEST_CASE("aggregates equal a recount after random inserts, deletes and renames"
     }
   }
   require_ok(check_aggregates(path));
-  // And the view's numbers are the maintained ones.
+  // And the view's numbers are the maintained ones: the public children for anyone.
   for (const auto& repo : repos) {
     LineageView view = ok(registry->lineage(repo.id_string(), {}));
     std::uint64_t total = 0;
     for (const auto& g : view.children) total += g.count;
-    CHECK(total == ok(registry->children_of(repo.id_string())).size());
+    std::uint64_t public_children = 0;
+    for (const auto& e : ok(registry->children_of(repo.id_string()))) {
+      auto slash = e.child.find('/');
+      public_children += !ok(registry->find_repo(e.child.substr(0, slash), e.child.substr(slash + 1))).is_private;
+    }
+    CHECK(total == public_children);
   }
 }
 
@@ -515,4 +522,85 @@ TEST_CASE("GGUF exports of a model are export nodes of its drawing", "[registry]
   std::size_t export_edges = 0;
   for (const auto& e : view.graph.edges) export_edges += e.source == "export" && e.relation == "quantized";
   CHECK(export_edges == 2);
+}
+
+// Counts, lists and drawings never reveal a private repo to anyone but its namespace; a repo
+// that turns private or public moves between the maintained public and total counts.
+TEST_CASE("private children and descendants are visible only to their namespace", "[registry][lineage]") {
+  TempDir dir;
+  std::string path = dir / "grove.db";
+  auto registry = open_at(path);
+  Repo base = make(*registry, "org/base");
+  Repo open_ft = make(*registry, "bob/open-ft");
+  ok(push_card(*registry, open_ft, {"org/base"}));
+  Repo secret_ft = ok(registry->create_repo("carol", "secret-ft", "carol", true));
+  ok(push_card(*registry, secret_ft, {"org/base"}));
+  Repo secret_q = ok(registry->create_repo("carol", "secret-q", "carol", true));
+  ok(push_card(*registry, secret_q, {"org/base"}, "quantized"));
+  // A public grandchild under the private fine-tune, and a private one under the public.
+  Repo grandchild = make(*registry, "dave/grandchild");
+  ok(push_card(*registry, grandchild, {"carol/secret-ft"}));
+  Repo secret_gc = ok(registry->create_repo("erin", "secret-gc", "erin", true));
+  ok(push_card(*registry, secret_gc, {"bob/open-ft"}, "adapter"));
+  require_ok(check_aggregates(path));
+
+  auto drawn_models = [](const LineageView& view) {
+    std::set<std::string> ids;
+    for (const auto& n : view.graph.nodes)
+      if (n.kind == LineageGraphNode::Kind::kModel && n.model.present) ids.insert(n.model.id);
+    return ids;
+  };
+  auto counts_text = [](const LineageCounts& c) {
+    std::string s = std::to_string(c.descendants);
+    for (const auto& [relation, n] : c.children) s += " " + relation + ":" + std::to_string(n);
+    return s;
+  };
+
+  // Anyone: one public child, two public descendants (the fine-tune and the public grandchild).
+  LineageView view = ok(registry->lineage("org/base", {}));
+  CHECK(count_of(view, "finetune") == 1);
+  CHECK(count_of(view, "quantized") == 0);
+  CHECK(view.descendants == 2);
+  CHECK(drawn_models(view) == std::set<std::string>{"org/base", "bob/open-ft"});
+  CHECK(counts_text(ok(registry->lineage_counts("org/base", std::nullopt))) == "2 finetune:1");
+  CHECK(counts_text(ok(registry->lineage_counts("org/base", std::string("bob")))) == "2 finetune:1");
+  CHECK(ok(registry->lineage_children("org/base", std::nullopt, 10, "", std::nullopt)).items.size() == 1);
+  // The owner sees their own private children and descendants too, and no one else's.
+  LineageQuery as_carol;
+  as_carol.viewer = "carol";
+  view = ok(registry->lineage("org/base", as_carol));
+  CHECK(count_of(view, "finetune") == 2);
+  CHECK(count_of(view, "quantized") == 1);
+  CHECK(view.descendants == 4);
+  CHECK(drawn_models(view) ==
+        std::set<std::string>{"org/base", "bob/open-ft", "carol/secret-ft", "carol/secret-q", "dave/grandchild"});
+  CHECK(counts_text(ok(registry->lineage_counts("org/base", std::string("carol")))) == "4 finetune:2 quantized:1");
+  CHECK(counts_text(ok(registry->lineage_counts("bob/open-ft", std::nullopt))) == "0");
+  CHECK(counts_text(ok(registry->lineage_counts("bob/open-ft", std::string("erin")))) == "1 adapter:1");
+  CHECK(ok(registry->lineage_children("org/base", std::nullopt, 10, "", std::string("carol"))).items.size() == 3);
+
+  // A private parent is a bare name to others: present = false, and its own parents hidden.
+  view = ok(registry->lineage("dave/grandchild", {}));
+  REQUIRE(view.ancestors.size() == 1);
+  CHECK(view.ancestors[0].node.id == "carol/secret-ft");
+  CHECK_FALSE(view.ancestors[0].node.present);
+  view = ok(registry->lineage("dave/grandchild", as_carol));
+  CHECK(view.ancestors.size() == 2);
+
+  // Visibility changes move the maintained counts both ways.
+  require_ok(registry->set_private(secret_ft.id, false));
+  require_ok(check_aggregates(path));
+  view = ok(registry->lineage("org/base", {}));
+  CHECK(count_of(view, "finetune") == 2);
+  CHECK(view.descendants == 3);
+  require_ok(registry->set_private(open_ft.id, true));
+  require_ok(registry->set_private(secret_gc.id, false));
+  require_ok(check_aggregates(path));
+  // Public now: secret-ft, its grandchild, and secret-gc below the now private open-ft.
+  CHECK(counts_text(ok(registry->lineage_counts("org/base", std::nullopt))) == "3 finetune:1");
+  CHECK(counts_text(ok(registry->lineage_counts("org/base", std::string("bob")))) == "4 finetune:2");
+  // Deleting a private child leaves the counts exact.
+  require_ok(registry->delete_repo(secret_q.id));
+  require_ok(check_aggregates(path));
+  CHECK(counts_text(ok(registry->lineage_counts("org/base", std::string("carol")))) == "3 finetune:1");
 }

@@ -216,7 +216,7 @@ TEST_CASE("resolve_revision: HEAD, branches with '/', tags, commit ids, else Rev
   std::string upper = feature.id;
   std::transform(upper.begin(), upper.end(), upper.begin(), [](unsigned char c) { return std::toupper(c); });
   std::string other_head = ok(registry->resolve_revision(other.id, "main"));
-  for (const std::string& missing : std::vector<std::string>{std::string("nope"), std::string("feature"), upper, feature.id.substr(0, 7),
+  for (const std::string& missing : std::vector<std::string>{std::string("nope"), std::string("feature"), upper, feature.id.substr(0, 6),
                                      std::string(40, '0'), std::string("v1/x")}) {
     auto result = registry->resolve_revision(repo.id, missing);
     CHECK(result.status().code() == Code::kRevisionNotFound);
@@ -224,6 +224,38 @@ TEST_CASE("resolve_revision: HEAD, branches with '/', tags, commit ids, else Rev
   }
   if (other_head != initial) CHECK(registry->resolve_revision(repo.id, other_head).status().code() == Code::kRevisionNotFound);
   CHECK(registry->resolve_revision(12345, "main").status().code() == Code::kRepoNotFound);
+
+  // Abbreviated commit ids: 7 to 39 lowercase hex digits naming one commit of this repo.
+  for (std::size_t n : {7u, 12u, 39u}) {
+    CHECK(ok(registry->resolve_revision(repo.id, feature.id.substr(0, n))) == feature.id);
+    CHECK(ok(registry->resolve_revision(repo.id, initial.substr(0, n))) == initial);
+  }
+  CHECK(registry->resolve_revision(repo.id, upper.substr(0, 7)).status().code() == Code::kRevisionNotFound);
+  if (other_head != initial)
+    CHECK(registry->resolve_revision(repo.id, other_head.substr(0, 8)).status().code() == Code::kRevisionNotFound);
+  // A tag named like a prefix wins over the commit it abbreviates.
+  require_ok(registry->create_tag(repo.id, feature.id.substr(0, 8), initial));
+  CHECK(ok(registry->resolve_revision(repo.id, feature.id.substr(0, 8))) == initial);
+  CHECK(ok(registry->resolve_revision(repo.id, feature.id.substr(0, 9))) == feature.id);
+}
+
+TEST_CASE("resolve_revision: an abbreviated commit id shared by two commits is ambiguous", "[registry]") {
+  TempDir dir;
+  std::string path = dir / "grove.db";
+  std::int64_t repo_id = 0;
+  { repo_id = ok(open_registry(path)->create_repo("alice", "model", "alice", false)).id; }
+  // Two commits whose ids share 8 digits cannot be made by hashing in a test: write the rows.
+  for (const char* id : {"abcdef0100000000000000000000000000000000", "abcdef0122222222222222222222222222222222"})
+    query_db(path, "INSERT INTO commits(repo_id, id, parents, tree_id, author, title, message, time) VALUES (" +
+                       std::to_string(repo_id) + ", '" + id + "', '[]', '" + std::string(40, '0') + "', 'alice', 't', '', 0)");
+  auto registry = open_registry(path);
+  for (const char* prefix : {"abcdef0", "abcdef01"}) {
+    auto r = registry->resolve_revision(repo_id, prefix);
+    CHECK(r.status().code() == Code::kRevisionNotFound);
+    CHECK_THAT(r.status().message(), Catch::Contains("ambiguous"));
+  }
+  CHECK(ok(registry->resolve_revision(repo_id, "abcdef010")) == "abcdef0100000000000000000000000000000000");
+  CHECK(ok(registry->resolve_revision(repo_id, "abcdef012")) == "abcdef0122222222222222222222222222222222");
 }
 
 TEST_CASE("a commit's id, tree and files match what real git computes", "[registry]") {

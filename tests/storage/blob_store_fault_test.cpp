@@ -36,9 +36,11 @@ void check_nothing_visible(BlobStore& store, const std::string& root, const Sha2
 
 // Small packs: a 500 kB upload seals several during its appends, so failures hit both the
 // appends and the commit.
-Result<std::unique_ptr<BlobStore>> open_small_packs(const std::string& root, FileSystem& fs) {
+Result<std::unique_ptr<BlobStore>> open_small_packs(const std::string& root, FileSystem& fs,
+                                                    bool encode_on_worker = false) {
   FramedStoreOptions options;
   options.pack_target_bytes = 64 << 10;
+  options.encode_on_worker = encode_on_worker;
   return open_local_framed_store(root, fs, options);
 }
 
@@ -57,7 +59,9 @@ void check_store_still_works(FaultInjectionFileSystem& fs, BlobStore& store,
 TEST_CASE("an I/O failure during upload leaves no blob and the store keeps working", "[storage]") {
   TempDir dir;
   FaultInjectionFileSystem fs(FileSystem::local());
-  auto opened = open_small_packs(dir.path(), fs);
+  const bool on_worker = GENERATE(false, true);  // packs put by the writer's worker either way
+  INFO("encode on worker " << on_worker);
+  auto opened = open_small_packs(dir.path(), fs, on_worker);
   REQUIRE(opened.is_ok());
   BlobStore& store = **opened;
   const auto data = random_bytes(500000, 23);

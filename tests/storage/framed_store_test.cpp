@@ -22,38 +22,6 @@ using namespace grove::storage::test;
 
 namespace {
 
-struct TensorSpec {
-  std::string name;
-  std::string dtype;
-  std::vector<std::uint64_t> shape;
-  std::vector<std::uint8_t> bytes;
-};
-
-// A safetensors file: u64 header length, JSON header padded with spaces to 8 bytes, data.
-std::vector<std::uint8_t> make_safetensors(const std::vector<TensorSpec>& tensors) {
-  nlohmann::ordered_json header = nlohmann::ordered_json::object();
-  header["__metadata__"] = {{"format", "pt"}};
-  std::uint64_t offset = 0;
-  for (const TensorSpec& t : tensors) {
-    header[t.name] = {{"dtype", t.dtype}, {"shape", t.shape}, {"data_offsets", {offset, offset + t.bytes.size()}}};
-    offset += t.bytes.size();
-  }
-  std::string json = header.dump();
-  while (json.size() % 8 != 0) json += ' ';
-  std::vector<std::uint8_t> out(8);
-  for (int i = 0; i < 8; ++i) out[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(json.size() >> (8 * i));
-  out.insert(out.end(), json.begin(), json.end());
-  for (const TensorSpec& t : tensors) out.insert(out.end(), t.bytes.begin(), t.bytes.end());
-  return out;
-}
-
-std::uint16_t f32_to_bf16(float f) {
-  std::uint32_t b;
-  std::memcpy(&b, &f, 4);
-  b += 0x7fff + ((b >> 16) & 1);  // round to nearest even
-  return static_cast<std::uint16_t>(b >> 16);
-}
-
 // Exact for BF16 values whose magnitude is 0 or within FP16's normal range.
 std::uint16_t bf16_to_f16(std::uint16_t b) {
   const std::uint16_t sign = static_cast<std::uint16_t>((b & 0x8000));
@@ -61,37 +29,6 @@ std::uint16_t bf16_to_f16(std::uint16_t b) {
   if (exp == 0) return sign;
   const int e16 = exp - 127 + 15;
   return static_cast<std::uint16_t>(sign | (e16 << 10) | ((b & 0x7f) << 3));
-}
-
-// BF16 weights like a trained layer's: normal around 0, magnitudes kept within FP16's normal range.
-std::vector<std::uint8_t> bf16_weights(std::size_t count, std::uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<float> dist(0.0f, 0.05f);
-  std::vector<std::uint8_t> out(count * 2);
-  for (std::size_t i = 0; i < count; ++i) {
-    float v = dist(rng);
-    if (std::fabs(v) < 0.001f) v = v < 0 ? -0.001f : 0.001f;
-    const std::uint16_t h = f32_to_bf16(v);
-    out[2 * i] = static_cast<std::uint8_t>(h);
-    out[2 * i + 1] = static_cast<std::uint8_t>(h >> 8);
-  }
-  return out;
-}
-
-// A fine-tune of `base`: most BF16 values move by a few ulps, some stay.
-std::vector<std::uint8_t> fine_tune(const std::vector<std::uint8_t>& base, std::uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::vector<std::uint8_t> out = base;
-  for (std::size_t i = 0; i < out.size(); i += 2) {
-    const std::uint64_t r = rng() % 100;
-    if (r < 20) continue;
-    const int step = r < 50 ? 1 : r < 75 ? 2 : r < 95 ? 3 : 9;
-    std::uint16_t h = static_cast<std::uint16_t>(out[i] | (out[i + 1] << 8));
-    h = static_cast<std::uint16_t>((rng() & 1) ? h + step : h - step);
-    out[i] = static_cast<std::uint8_t>(h);
-    out[i + 1] = static_cast<std::uint8_t>(h >> 8);
-  }
-  return out;
 }
 
 std::vector<std::uint8_t> to_f16(const std::vector<std::uint8_t>& bf16) {
@@ -240,6 +177,10 @@ TEST_CASE("files that only look like safetensors, or are cut short, still round 
 TEST_CASE("a fine-tune declared against its base is stored as deltas and reads back", "[storage]") {
   TempDir dir;
   auto store = open_store(dir.path());
+  // Frames encoded on the stream's thread, or on the writer's worker (two ingest threads).
+  const unsigned threads = GENERATE(1u, 2u);
+  INFO("ingest threads " << threads);
+  store->set_ingest_threads(threads);
   const Model base = base_model(200);
   const auto base_file = base.file();
   const BlobInfo b = store_file(*store, base_file, {"model.safetensors"});
@@ -282,6 +223,18 @@ TEST_CASE("a fine-tune declared against its base is stored as deltas and reads b
     const BlobInfo o = store_file(*store, other_file, hints);
     check_reads_back(*store, o, other_file);
     CHECK(index_facts(dir.path()).deltas == after_tuned.deltas);
+    // What the hub records as detected lineage: the wrong base explains nothing.
+    auto wrong = store->reencode(o.digest, {b.digest});
+    REQUIRE(wrong.is_ok());
+    CHECK(wrong->tensor_bytes > 0);
+    CHECK(wrong->similarity() < 0.05);
+  }
+  SECTION("the similarity counts deltas made at upload and frames shared with the base") {
+    auto measured = store->reencode(t.digest, {b.digest});
+    REQUIRE(measured.is_ok());
+    CHECK(measured->frames_reencoded == 0);  // already deltas
+    CHECK(measured->similarity() > 0.9);     // embedding shared, matrices deltas
+    CHECK(measured->similarity() <= 1.0);
   }
   SECTION("a damaged base frame fails reads of the fine-tune cleanly") {
     for (const auto& pack : pack_files(dir.path())) flip_bit(pack, 4000);  // early frames of each pack
@@ -309,6 +262,7 @@ TEST_CASE("a file stored standalone is re-encoded against a base that arrives la
   auto stats = store->reencode(t.digest, {b.digest});
   REQUIRE(stats.is_ok());
   CHECK(stats->frames_reencoded > 0);
+  CHECK(stats->similarity() > 0.9);
   CHECK(stats->stored_bytes_after < stats->stored_bytes_before * 8 / 10);
   const IndexFacts after = index_facts(dir.path());
   CHECK(after.deltas == static_cast<std::int64_t>(stats->frames_reencoded));

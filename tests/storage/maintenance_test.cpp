@@ -28,67 +28,20 @@ using namespace grove::storage::test;
 
 namespace {
 
-struct Tensor {
-  std::string name;
-  std::vector<std::uint64_t> shape;
-  std::vector<std::uint8_t> bytes;  // BF16
-};
+using Tensor = TensorSpec;
 
-std::vector<std::uint8_t> safetensors(const std::vector<Tensor>& tensors) {
-  nlohmann::ordered_json header = nlohmann::ordered_json::object();
-  std::uint64_t offset = 0;
-  for (const Tensor& t : tensors) {
-    header[t.name] = {{"dtype", "BF16"}, {"shape", t.shape}, {"data_offsets", {offset, offset + t.bytes.size()}}};
-    offset += t.bytes.size();
-  }
-  std::string json = header.dump();
-  while (json.size() % 8 != 0) json += ' ';
-  std::vector<std::uint8_t> out(8);
-  for (int i = 0; i < 8; ++i) out[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(json.size() >> (8 * i));
-  out.insert(out.end(), json.begin(), json.end());
-  for (const Tensor& t : tensors) out.insert(out.end(), t.bytes.begin(), t.bytes.end());
-  return out;
-}
-
-std::vector<std::uint8_t> bf16_weights(std::size_t count, std::uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<float> dist(0.0f, 0.05f);
-  std::vector<std::uint8_t> out(count * 2);
-  for (std::size_t i = 0; i < count; ++i) {
-    float v = dist(rng);
-    std::uint32_t b;
-    std::memcpy(&b, &v, 4);
-    b += 0x7fff + ((b >> 16) & 1);
-    out[2 * i] = static_cast<std::uint8_t>(b >> 16);
-    out[2 * i + 1] = static_cast<std::uint8_t>(b >> 24);
-  }
-  return out;
-}
-
-// Most values move by a few ulps, like a fine-tune.
-std::vector<std::uint8_t> tune(const std::vector<std::uint8_t>& base, std::uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::vector<std::uint8_t> out = base;
-  for (std::size_t i = 0; i < out.size(); i += 2) {
-    if (rng() % 100 < 20) continue;
-    std::uint16_t h = static_cast<std::uint16_t>(out[i] | (out[i + 1] << 8));
-    h = static_cast<std::uint16_t>((rng() & 1) ? h + 1 + rng() % 3 : h - 1 - rng() % 3);
-    out[i] = static_cast<std::uint8_t>(h);
-    out[i + 1] = static_cast<std::uint8_t>(h >> 8);
-  }
-  return out;
-}
+std::vector<std::uint8_t> safetensors(const std::vector<Tensor>& tensors) { return make_safetensors(tensors); }
 
 // A small model: an embedding (kept as is by tunes) and two matrices of several 1 MiB frames.
 std::vector<Tensor> model(std::uint64_t seed) {
-  return {{"embed", {256, 1024}, bf16_weights(256 * 1024, seed)},
-          {"layers.0.mlp", {1024, 1024}, bf16_weights(1024 * 1024, seed + 1)},
-          {"layers.0.attn", {512, 1024}, bf16_weights(512 * 1024, seed + 2)}};
+  return {{"embed", "BF16", {256, 1024}, bf16_weights(256 * 1024, seed)},
+          {"layers.0.mlp", "BF16", {1024, 1024}, bf16_weights(1024 * 1024, seed + 1)},
+          {"layers.0.attn", "BF16", {512, 1024}, bf16_weights(512 * 1024, seed + 2)}};
 }
 
 std::vector<Tensor> tuned(const std::vector<Tensor>& base, std::uint64_t seed) {
   std::vector<Tensor> out = base;
-  for (std::size_t i = 1; i < out.size(); ++i) out[i].bytes = tune(base[i].bytes, seed + i);
+  for (std::size_t i = 1; i < out.size(); ++i) out[i].bytes = fine_tune(base[i].bytes, seed + i);
   return out;
 }
 
@@ -485,4 +438,55 @@ TEST_CASE("a push failing at its Nth write leaves fsck clean and nothing for gc 
     }
     CHECK(reads_back(**store, keep));
   }
+}
+
+// A client that uploads (or only announces) content the store already has gets no new copy: its
+// commit will name the old one. Until that commit lands the file is live for nobody, so the
+// dedup must restart its grace period, or a gc in that window reclaims what the commit names.
+TEST_CASE("a file deduplicated by a new upload survives a gc run before its commit", "[storage][gc]") {
+  TempDir dir;
+  auto store = BlobStore::open_local(dir.path());
+  REQUIRE(store.is_ok());
+  BlobStore& s = **store;
+  const Stored old = put(s, safetensors(model(61)));
+  auto m = open_maintenance(dir.path());
+  // Ages the file past the grace period, as if it were stored two days ago.
+  auto age = [&] {
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open((dir.path() + "/index.db").c_str(), &db) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(db, "UPDATE files SET created_at = created_at - 172800", nullptr, nullptr, nullptr) == SQLITE_OK);
+    sqlite3_close(db);
+  };
+  GcOptions opts;  // the default grace period (a day); nothing is live yet
+  opts.rewrite_below = 1.0;
+
+  SECTION("re-uploaded: the writer's commit finds it stored and refreshes it") {
+    age();
+    const Stored again = put(s, old.data);
+    CHECK(again.digest == old.digest);
+    auto r = m->gc(live_of({}), opts);
+    REQUIRE(r.is_ok());
+    CHECK(r->files_unlinked == 0);
+    CHECK(reads_back(s, old));
+  }
+  SECTION("announced only (LFS batch, completion or commit): stat_for_commit refreshes it") {
+    age();
+    auto info = s.stat_for_commit(old.digest);
+    REQUIRE(info.is_ok());
+    CHECK(info->size == old.data.size());
+    auto r = m->gc(live_of({}), opts);
+    REQUIRE(r.is_ok());
+    CHECK(r->files_unlinked == 0);
+    CHECK(reads_back(s, old));
+  }
+  SECTION("control: without a new reference the aged file is reclaimed") {
+    age();
+    auto info = s.stat(old.digest);  // a plain stat protects nothing
+    REQUIRE(info.is_ok());
+    auto r = m->gc(live_of({}), opts);
+    REQUIRE(r.is_ok());
+    CHECK(r->files_unlinked == 1);
+    CHECK(s.stat(old.digest).status().code() == Code::kNotFound);
+  }
+  CHECK(s.stat_for_commit(Sha256::of(std::span<const std::uint8_t>())).status().code() == Code::kNotFound);
 }

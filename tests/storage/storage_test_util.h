@@ -6,6 +6,8 @@
 
 #include <cstdint>
 #include <algorithm>
+#include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <span>
@@ -13,6 +15,8 @@
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "common/digest.h"
 #include "common/status.h"
@@ -108,6 +112,71 @@ inline Result<BlobInfo> write_in_chunks(BlobStore& store, std::span<const std::u
     rest = rest.subspan(n);
   }
   return (*writer)->commit(Sha256::of(data), data.size());
+}
+
+// --- generated safetensors content (framed_store_test, maintenance_test) ----------------------
+
+struct TensorSpec {
+  std::string name;
+  std::string dtype;
+  std::vector<std::uint64_t> shape;
+  std::vector<std::uint8_t> bytes;
+};
+
+// A safetensors file: u64 header length, JSON header padded with spaces to 8 bytes, data.
+inline std::vector<std::uint8_t> make_safetensors(const std::vector<TensorSpec>& tensors) {
+  nlohmann::ordered_json header = nlohmann::ordered_json::object();
+  header["__metadata__"] = {{"format", "pt"}};
+  std::uint64_t offset = 0;
+  for (const TensorSpec& t : tensors) {
+    header[t.name] = {{"dtype", t.dtype}, {"shape", t.shape}, {"data_offsets", {offset, offset + t.bytes.size()}}};
+    offset += t.bytes.size();
+  }
+  std::string json = header.dump();
+  while (json.size() % 8 != 0) json += ' ';
+  std::vector<std::uint8_t> out(8);
+  for (int i = 0; i < 8; ++i) out[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(json.size() >> (8 * i));
+  out.insert(out.end(), json.begin(), json.end());
+  for (const TensorSpec& t : tensors) out.insert(out.end(), t.bytes.begin(), t.bytes.end());
+  return out;
+}
+
+inline std::uint16_t f32_to_bf16(float f) {
+  std::uint32_t b;
+  std::memcpy(&b, &f, 4);
+  b += 0x7fff + ((b >> 16) & 1);  // round to nearest even
+  return static_cast<std::uint16_t>(b >> 16);
+}
+
+// BF16 weights like a trained layer's: normal around 0, magnitudes kept within FP16's normal range.
+inline std::vector<std::uint8_t> bf16_weights(std::size_t count, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> dist(0.0f, 0.05f);
+  std::vector<std::uint8_t> out(count * 2);
+  for (std::size_t i = 0; i < count; ++i) {
+    float v = dist(rng);
+    if (std::fabs(v) < 0.001f) v = v < 0 ? -0.001f : 0.001f;
+    const std::uint16_t h = f32_to_bf16(v);
+    out[2 * i] = static_cast<std::uint8_t>(h);
+    out[2 * i + 1] = static_cast<std::uint8_t>(h >> 8);
+  }
+  return out;
+}
+
+// A fine-tune of `base`: most BF16 values move by a few ulps, some stay.
+inline std::vector<std::uint8_t> fine_tune(const std::vector<std::uint8_t>& base, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::vector<std::uint8_t> out = base;
+  for (std::size_t i = 0; i < out.size(); i += 2) {
+    const std::uint64_t r = rng() % 100;
+    if (r < 20) continue;
+    const int step = r < 50 ? 1 : r < 75 ? 2 : r < 95 ? 3 : 9;
+    std::uint16_t h = static_cast<std::uint16_t>(out[i] | (out[i + 1] << 8));
+    h = static_cast<std::uint16_t>((rng() & 1) ? h + step : h - step);
+    out[i] = static_cast<std::uint8_t>(h);
+    out[i + 1] = static_cast<std::uint8_t>(h >> 8);
+  }
+  return out;
 }
 
 }  // namespace grove::storage::test

@@ -69,7 +69,12 @@ export class LineageGraph {
       }
     }
     this.truncated = !!data.graph.truncated;
+    this.ancestors = new Set((data.ancestors || []).map((a) => a.id));
     this.layout();
+    // A small family gets a frame its size rather than a screenful of empty dots.
+    const b = this.bounds();
+    const need = Math.ceil(b.y1 - b.y0) + 120;
+    this.wrap.style.height = Number.isFinite(need) && need < this.wrap.getBoundingClientRect().height ? `${Math.max(288, need)}px` : '';
     this.render();
     this.initialView();
   }
@@ -190,7 +195,10 @@ export class LineageGraph {
     const rel = current ? 'base' : n.relation;
     const missing = n.present === false;
     const cls = ['node', 'model', current && 'current', missing && 'missing'].filter(Boolean).join(' ');
-    const sub = missing ? 'not on this hub' : `${n.relation ? relWord(n.relation, 1) : current ? 'this model' : 'base'} · ↓ ${fmtCompact(n.downloads)}`;
+    // Without a relation of its own a node is this model, one of its bases, or the other parent
+    // of a merge below it.
+    const role = n.relation ? relWord(n.relation, 1) : current ? 'this model' : this.ancestors.has(n.id) ? 'base' : 'merge parent';
+    const sub = missing ? 'not on this hub' : `${role} · ↓ ${fmtCompact(n.downloads)}`;
     const g = svg('g', { class: cls, transform: `translate(${x},${y})`, 'data-id': n.id, 'data-kind': 'model',
       'data-relation': n.relation || '', tabindex: missing ? null : 0, role: missing ? null : 'link', 'aria-label': n.id, 'aria-current': current ? 'page' : null },
     svg('rect', { class: 'box', width: n.w, height: n.h, rx: 9 }),

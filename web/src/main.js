@@ -208,7 +208,7 @@ async function filesTab(body, info, signal) {
   append(table, entries.map((e) => h('tr', { 'data-path': e.path },
     h('td.path', {}, h('span.mono', {}, e.path), ' ', e.lfs ? h('span.badge.lfs', { title: `LFS, sha256 ${e.lfs.oid}` }, 'LFS') : null),
     h('td.size', { 'data-size': e.size }, fmtBytes(e.size)),
-    h('td.dl', {}, h('a', { href: api.resolveUrl(info.id, rev, e.path), download: e.path.split('/').pop(), title: `Download ${e.path}` }, '↓ Download')))));
+    h('td.dl', {}, h('a', { href: api.resolveUrl(info.id, rev, e.path), download: e.path.split('/').pop(), title: `Download ${e.path}`, 'aria-label': `Download ${e.path}` }, '↓', h('span.dl-word', {}, ' Download'))))));
   if (!entries.length) table.append(h('tr', {}, h('td.muted', {}, 'No files.')));
 }
 

@@ -6,7 +6,58 @@
 import { Marked } from 'marked';
 import DOMPurify from 'dompurify';
 
-const marked = new Marked({ gfm: true, breaks: false, async: false });
+// Chromium checks the page's CSP as soon as the HTML parser meets an event handler attribute,
+// even in an inert document (DOMParser, which DOMPurify uses, <template> or
+// createHTMLDocument alike), and logs a violation for every one although nothing can run. So
+// the card's raw HTML loses its on* attributes before anything parses it; DOMPurify still
+// decides what is safe, this only keeps the console clean.
+const marked = new Marked({ gfm: true, breaks: false, async: false, renderer: { html: ({ text }) => dropEventHandlers(text) } });
+
+// A tag's start, the gap between attributes, an attribute (name, then an optional value: "..", '..' or
+// bare), as the HTML tokenizer reads them; comments are copied whole ("<!-->" is one too).
+const GAP = /[\t\n\f\r /]*/y;  // between attributes: whitespace and stray slashes
+const TAG_OPEN = /<\/?[a-zA-Z][^\t\n\f\r />]*/y;
+const ATTRIBUTE = /[^\t\n\f\r />][^\t\n\f\r />=]*(?:[\t\n\f\r ]*=[\t\n\f\r ]*(?:"[^"]*"?|'[^']*'?|[^\t\n\f\r >]*))?/y;
+const COMMENT_END = /--!?>/g;
+
+function match(re, text, at) {
+  re.lastIndex = at;
+  const m = re.exec(text);
+  return m ? m[0] : '';
+}
+
+// Raw HTML without event handler attributes (on...=), everything else unchanged.
+export function dropEventHandlers(html) {
+  let out = '';
+  let i = 0;
+  while (i < html.length) {
+    const lt = html.indexOf('<', i);
+    if (lt < 0) return out + html.slice(i);
+    out += html.slice(i, lt);
+    i = lt;
+    if (html.startsWith('<!--', i)) {
+      COMMENT_END.lastIndex = i + 2;
+      const end = COMMENT_END.exec(html);
+      const stop = end ? end.index + end[0].length : html.length;
+      out += html.slice(i, stop);
+      i = stop;
+      continue;
+    }
+    const open = match(TAG_OPEN, html, i);
+    if (!open) { out += '<'; i += 1; continue; }
+    out += open;
+    i += open.length;
+    while (i < html.length) {
+      const gap = match(GAP, html, i);
+      if (gap) { out += gap; i += gap.length; continue; }
+      if (html[i] === '>') { out += '>'; i += 1; break; }
+      const attribute = match(ATTRIBUTE, html, i);
+      if (!/^on/i.test(attribute)) out += attribute;
+      i += attribute.length;
+    }
+  }
+  return out;
+}
 
 const SAFE_LINK = /^(https?:|mailto:|#|\/(?!\/)|\.{0,2}\/|[^:/?#]+(?:[/?#]|$))/i;
 

@@ -1,13 +1,13 @@
 // Helpers for the GGUF export tests: generated models, `grove export`, the reference forward
 // pass (grove-ref-forward), node-llama-cpp in a child process, KL divergence, the per-tensor type
 // mix llama-quantize chooses, and the deliberate Q/K-permutation bugs the tests must catch.
-import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
 import { gguf } from '@huggingface/gguf';
+import { run as runCommand } from '../../e2e/lib/hub.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 export const REPO_ROOT = path.resolve(HERE, '../../..');
@@ -36,24 +36,7 @@ export async function cleanupTemp() {
 }
 
 // Runs a command to completion; never rejects on a non-zero exit. {code, signal, stdout, stderr}.
-export function run(cmd, args, { timeoutMs = 300_000, env = {} } = {}) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    });
-  });
-}
+export const run = (cmd, args, { timeoutMs = 300_000, env = {} } = {}) => runCommand(cmd, args, { timeoutMs, env });
 
 export function assertOk(res, what) {
   assert.equal(res.code, 0, `${what} exited ${res.code} (signal ${res.signal})\nstdout: ${res.stdout.slice(-2000)}\nstderr: ${res.stderr.slice(-4000)}`);

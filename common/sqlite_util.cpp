@@ -1,8 +1,8 @@
-#include "registry/sqlite_util.h"
+#include "common/sqlite_util.h"
 
 #include <sqlite3.h>
 
-namespace grove::registry::sql {
+namespace grove::sql {
 namespace {
 
 // Long enough to ride out another process's checkpoint or a CLI command; short enough that a
@@ -190,4 +190,4 @@ Status Transaction::commit() {
   return status;
 }
 
-}  // namespace grove::registry::sql
+}  // namespace grove::sql
