@@ -13,7 +13,7 @@
 namespace grove::hub {
 namespace {
 
-constexpr std::size_t kIoBufferSize = 1024 * 1024;
+constexpr std::size_t kIoBufferSize = 256 * 1024;
 constexpr std::uint64_t kMaxBufferedReply = 256ull << 20;
 constexpr auto kTimeout = std::chrono::seconds(120);
 

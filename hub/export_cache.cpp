@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cstring>
 
@@ -36,11 +35,26 @@ Status StoredModelSource::read(const std::string& path, std::uint64_t offset, st
   return Status::ok();
 }
 
-// One running export: a producer thread filling a spool file that readers follow.
+// One running export, as a pipeline of two threads around a bounded ring of recent chunks:
+//   - the producer reads the exporter (quantized bytes) into a free ring slot and publishes it;
+//     readers are served from the ring as soon as a chunk is published;
+//   - the storer (the job's main thread) takes published chunks in order, writes them to the
+//     spool file and appends them to the BlobWriter (hashing, framing, packing); at the end it
+//     commits the blob, then records it.
+// A slot is reused only once the storer has consumed its chunk (so it is in the spool file by
+// then): memory stays bounded by the ring, and the producer waits when the storer falls more
+// than a ring behind. Readers read a chunk still in the ring from memory, an older one from the
+// spool file.
 class ExportJob {
  public:
-  ExportJob(std::unique_ptr<StoredModelSource> source, std::unique_ptr<formats::GgufExport> exporter, std::string spool)
-      : source_(std::move(source)), exporter_(std::move(exporter)), spool_(std::move(spool)) {}
+  ExportJob(std::unique_ptr<StoredModelSource> source, std::unique_ptr<formats::GgufExport> exporter, std::string spool,
+            std::size_t chunk, std::size_t slots)
+      : source_(std::move(source)),
+        exporter_(std::move(exporter)),
+        spool_(std::move(spool)),
+        chunk_size_(std::max<std::size_t>(chunk, 1)),
+        slots_(std::max<std::size_t>(slots, 1)),
+        ring_(slots_) {}
   ~ExportJob() {
     if (thread_.joinable()) thread_.join();
     if (fd_ >= 0) ::close(fd_);
@@ -53,8 +67,10 @@ class ExportJob {
                std::function<void()> on_done) {
     fd_ = ::open(spool_.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd_ < 0) return errno_status("open", spool_);
+    // Not value-initialized: no page is touched before the producer fills it.
+    for (Slot& slot : ring_) slot.data.reset(new std::uint8_t[chunk_size_]);
     thread_ = std::thread([this, &registry, &store, record = std::move(record), on_done = std::move(on_done)]() {
-      Status s = produce(registry, store, record);
+      Status s = run(registry, store, record);
       {
         std::lock_guard lock(mu_);
         done_ = true;
@@ -68,11 +84,15 @@ class ExportJob {
   }
 
   void cancel() {
-    cancelled_ = true;
+    {
+      std::lock_guard lock(mu_);
+      cancelled_ = true;
+    }
+    cv_.notify_all();
     if (thread_.joinable()) thread_.join();
   }
 
-  // Copies bytes at `offset` into `out`, waiting until the producer has written them.
+  // Copies bytes at `offset` into `out`, waiting until the producer has published them.
   Result<std::size_t> read_at(std::uint64_t offset, std::span<std::uint8_t> out) {
     std::uint64_t available;
     {
@@ -80,62 +100,149 @@ class ExportJob {
       cv_.wait(lock, [&] { return produced_ > offset || done_; });
       if (produced_ <= offset && !error_.is_ok()) return error_;
       if (produced_ <= offset) return internal_error("export ended before byte " + std::to_string(offset));
-      available = produced_;
+      available = spooled_;
+      // Still in the ring: copy under the lock, so the slot cannot be reused meanwhile.
+      for (std::uint64_t c = first_in_ring_; c < published_; ++c) {
+        const Slot& slot = ring_[c % slots_];
+        if (offset >= slot.offset && offset < slot.offset + slot.length) {
+          std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(out.size(), slot.offset + slot.length - offset));
+          std::memcpy(out.data(), slot.data.get() + (offset - slot.offset), n);
+          return n;
+        }
+      }
     }
+    // Older than the ring: the storer wrote it to the spool file before its slot was reused
+    // (`available` is how far the spool file is written, past `offset` by then).
     std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(out.size(), available - offset));
     ssize_t got = ::pread(fd_, out.data(), n, static_cast<off_t>(offset));
     if (got < 0) return errno_status("read", spool_);
+    if (got == 0) return internal_error("spool file ended before byte " + std::to_string(offset));
     return static_cast<std::size_t>(got);
   }
 
  private:
-  Status produce(registry::Registry& registry, storage::BlobStore& store, registry::ExportRecord record) {
+  using Clock = std::chrono::steady_clock;
+  struct Slot {
+    std::unique_ptr<std::uint8_t[]> data;
+    std::uint64_t offset = 0;  // in the GGUF
+    std::size_t length = 0;
+  };
+
+  // Producer thread: exporter -> ring. Returns when the exporter is exhausted, on its error, or
+  // when the storer stopped (error) or the job is cancelled.
+  Status produce() {
+    std::uint64_t written = 0;
+    for (std::uint64_t chunk = 0;; ++chunk) {
+      Slot& slot = ring_[chunk % slots_];
+      {
+        Clock::time_point t0 = Clock::now();
+        std::unique_lock lock(mu_);
+        cv_.wait(lock, [&] { return chunk < stored_ + slots_ || cancelled_ || storer_stopped_; });
+        in_ring_wait_ += Clock::now() - t0;
+        if (cancelled_ || storer_stopped_) return Status::ok();  // the storer reports why
+        // The chunk this slot held (if any) leaves the ring: readers now go to the spool file.
+        if (chunk >= slots_) first_in_ring_ = std::max(first_in_ring_, chunk - slots_ + 1);
+      }
+      Clock::time_point t1 = Clock::now();
+      Result<std::size_t> n = exporter_->read({slot.data.get(), chunk_size_});
+      in_export_ += Clock::now() - t1;
+      if (!n.is_ok()) return n.status();
+      if (*n == 0) return Status::ok();
+      slot.offset = written;
+      slot.length = *n;
+      written += *n;
+      {
+        std::lock_guard lock(mu_);
+        produced_ = written;
+        published_ = chunk + 1;
+      }
+      cv_.notify_all();
+    }
+  }
+
+  // Storer side (the job's main thread): ring -> spool file and blob writer, then commit and
+  // record once the producer has finished.
+  Status run(registry::Registry& registry, storage::BlobStore& store, registry::ExportRecord record) {
     // `record` is a copy: the caller logs the original.
     storage::WriteHints hints;
     hints.file_name = record.quant + ".gguf";
     hints.incompressible = true;  // quantized weights: zstd would spend seconds to save little
     GROVE_ASSIGN_OR_RETURN(auto writer, store.begin_write(hints));
-    std::vector<std::uint8_t> buf(1 << 20);
-    std::uint64_t written = 0;
-    // Where this thread's time goes (logged at the end): waiting for the exporter's workers,
-    // the spool file, the blob writer (hashing, framing, packing).
-    using Clock = std::chrono::steady_clock;
     const Clock::time_point began = Clock::now();
-    Clock::duration in_export{}, in_spool{}, in_store{};
-    while (!cancelled_) {
-      Clock::time_point t0 = Clock::now();
-      GROVE_ASSIGN_OR_RETURN(std::size_t n, exporter_->read(buf));
+    Status produced;
+    std::thread producer([&] {
+      Status s = produce();
+      {
+        std::lock_guard lock(mu_);
+        producer_done_ = true;
+        producer_status_ = s;
+      }
+      cv_.notify_all();
+    });
+    Clock::duration in_spool{}, in_store{}, in_idle{};
+    Status stored = store_chunks(*writer, in_spool, in_store, in_idle);
+    {
+      std::lock_guard lock(mu_);
+      storer_stopped_ = true;  // the producer may be waiting for ring space: let it go
+    }
+    cv_.notify_all();
+    producer.join();
+    produced = producer_status_;  // written before producer_done_, read after the join
+    GROVE_RETURN_IF_ERROR(produced);
+    GROVE_RETURN_IF_ERROR(stored);
+    if (produced_ != exporter_->size()) {  // produced_ is the producer's, which has ended
+      if (std::lock_guard lock(mu_); cancelled_) return Status(Code::kUnavailable, "export cancelled: the hub is shutting down");
+      return internal_error("export produced " + std::to_string(produced_) + " bytes, planned " +
+                            std::to_string(exporter_->size()));
+    }
+    const Clock::time_point t3 = Clock::now();
+    GROVE_ASSIGN_OR_RETURN(storage::BlobInfo info, writer->commit(std::nullopt, exporter_->size()));
+    in_store += Clock::now() - t3;
+    auto ms = [](Clock::duration d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d).count(); };
+    GROVE_LOG(kInfo, "export of " << record.commit_id << " at " << record.quant << ": " << produced_ << " bytes in "
+                                  << ms(Clock::now() - began) << " ms (producer: waiting for quantized bytes "
+                                  << ms(in_export_) << " ms, for ring space " << ms(in_ring_wait_)
+                                  << " ms; storer: spool " << ms(in_spool) << " ms, store " << ms(in_store)
+                                  << " ms, idle " << ms(in_idle) << " ms)");
+    record.sha256 = info.digest;
+    record.size = info.size;
+    return registry.record_export(record);
+  }
+
+  // Consumes published chunks in order until the producer is done and all are consumed. A
+  // cancellation stops the producer only: what is left here is at most a ring's worth, so an
+  // export whose bytes were all produced (and perhaps already served) is still stored when the
+  // hub shuts down right after.
+  Status store_chunks(storage::BlobWriter& writer, Clock::duration& in_spool, Clock::duration& in_store,
+                      Clock::duration& in_idle) {
+    for (std::uint64_t chunk = 0;; ++chunk) {
+      {
+        Clock::time_point t0 = Clock::now();
+        std::unique_lock lock(mu_);
+        cv_.wait(lock, [&] { return published_ > chunk || producer_done_; });
+        in_idle += Clock::now() - t0;
+        if (published_ <= chunk) return Status::ok();  // producer done (its status is checked by run)
+      }
+      // The producer does not touch this slot until stored_ passes it.
+      const Slot& slot = ring_[chunk % slots_];
       Clock::time_point t1 = Clock::now();
-      in_export += t1 - t0;
-      if (n == 0) break;
-      for (std::size_t done = 0; done < n;) {
-        ssize_t w = ::pwrite(fd_, buf.data() + done, n - done, static_cast<off_t>(written + done));
+      for (std::size_t done = 0; done < slot.length;) {
+        ssize_t w = ::pwrite(fd_, slot.data.get() + done, slot.length - done, static_cast<off_t>(slot.offset + done));
         if (w < 0 && errno == EINTR) continue;
         if (w < 0) return errno_status("write", spool_);
         done += static_cast<std::size_t>(w);
       }
       Clock::time_point t2 = Clock::now();
       in_spool += t2 - t1;
-      GROVE_RETURN_IF_ERROR(writer->append({buf.data(), n}));
+      GROVE_RETURN_IF_ERROR(writer.append({slot.data.get(), slot.length}));
       in_store += Clock::now() - t2;
-      written += n;
       {
         std::lock_guard lock(mu_);
-        produced_ = written;
+        stored_ = chunk + 1;
+        spooled_ = slot.offset + slot.length;
       }
       cv_.notify_all();
     }
-    if (cancelled_) return Status(Code::kUnavailable, "export cancelled: the hub is shutting down");
-    const Clock::time_point t3 = Clock::now();
-    GROVE_ASSIGN_OR_RETURN(storage::BlobInfo info, writer->commit(std::nullopt, exporter_->size()));
-    in_store += Clock::now() - t3;
-    auto ms = [](Clock::duration d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d).count(); };
-    GROVE_LOG(kInfo, "export of " << record.commit_id << " at " << record.quant << ": " << written << " bytes in "
-                                  << ms(Clock::now() - began) << " ms (waiting for quantized bytes " << ms(in_export)
-                                  << " ms, spool " << ms(in_spool) << " ms, store " << ms(in_store) << " ms)");
-    record.sha256 = info.digest;
-    record.size = info.size;
-    return registry.record_export(record);
   }
 
   std::unique_ptr<StoredModelSource> source_;
@@ -143,12 +250,23 @@ class ExportJob {
   const std::string spool_;
   int fd_ = -1;
   std::thread thread_;
-  std::atomic<bool> cancelled_{false};
+  const std::size_t chunk_size_;  // bytes per ring slot
+  const std::size_t slots_;  // ring slots
+  std::vector<Slot> ring_;
+  Clock::duration in_export_{}, in_ring_wait_{};  // producer thread only; read after its join
+  Status producer_status_;                          // written by the producer before producer_done_
   std::mutex mu_;
   std::condition_variable cv_;
-  std::uint64_t produced_ = 0;  // guarded by mu_
-  bool done_ = false;           // guarded by mu_
-  Status error_;                // guarded by mu_
+  bool cancelled_ = false;       // guarded by mu_
+  std::uint64_t produced_ = 0;   // bytes published; guarded by mu_
+  std::uint64_t published_ = 0;  // chunks published; guarded by mu_
+  std::uint64_t stored_ = 0;     // chunks spooled and appended; guarded by mu_
+  std::uint64_t spooled_ = 0;    // bytes written to the spool file; guarded by mu_
+  std::uint64_t first_in_ring_ = 0;  // oldest chunk still in the ring; guarded by mu_
+  bool producer_done_ = false;   // guarded by mu_
+  bool storer_stopped_ = false;  // guarded by mu_
+  bool done_ = false;            // guarded by mu_
+  Status error_;                 // guarded by mu_
 };
 
 namespace {
@@ -185,8 +303,13 @@ Result<std::unique_ptr<storage::BlobReader>> ExportHandle::open(storage::BlobSto
 }
 
 ExportCache::ExportCache(registry::Registry& registry, storage::BlobStore& store, std::string spool_dir,
-                         unsigned threads)
-    : registry_(registry), store_(store), spool_dir_(std::move(spool_dir)), threads_(threads) {
+                         unsigned threads, std::size_t ring_chunk, std::size_t ring_slots)
+    : registry_(registry),
+      store_(store),
+      spool_dir_(std::move(spool_dir)),
+      threads_(threads),
+      ring_chunk_(ring_chunk),
+      ring_slots_(ring_slots) {
   // Spool files of a hub that died mid-export: nothing refers to them any more.
   FileSystem& fs = FileSystem::local();
   if (auto names = fs.list(spool_dir_); names.is_ok()) {
@@ -264,7 +387,7 @@ Result<ExportHandle> ExportCache::get(const ExportRequest& request, bool start) 
   if (auto it = running_.find(key); it != running_.end()) return ExportHandle{it->second->size(), std::nullopt, it->second};
   GROVE_RETURN_IF_ERROR(FileSystem::local().create_dirs(spool_dir_));
   std::string spool = spool_dir_ + "/" + std::to_string(::getpid()) + "-" + std::to_string(next_spool_++) + ".gguf.part";
-  auto job = std::make_shared<ExportJob>(std::move(source), std::move(exporter), spool);
+  auto job = std::make_shared<ExportJob>(std::move(source), std::move(exporter), spool, ring_chunk_, ring_slots_);
   registry::ExportRecord record;
   record.repo_id = request.repo.id;
   record.commit_id = request.commit;

@@ -2,14 +2,17 @@
 // stored as a blob, recorded in the registry's `exports` table, and served from there.
 //
 // The first request plans the export (formats/gguf_export.h: validation and layout, no weight
-// read) and starts one producer thread. The producer writes the GGUF into a spool file under
-// DATA/exports/ and, at the same time, into a BlobWriter; when done it commits the blob and
-// records it. Every request for that key while it runs, whole or ranged, reads the spool file
-// as far as it has grown (waiting for bytes not produced yet): one computation however many
-// ask ("single flight"). Later requests read the stored blob.
+// read) and starts a job of two threads: a producer reads the exporter into a bounded ring of
+// recent chunks, and a storer writes each chunk into a spool file under DATA/exports/ and into
+// a BlobWriter; when done it commits the blob and records it. Storing runs beside serving, so
+// it does not slow it (unless it falls a whole ring behind). Every request for that key while
+// it runs, whole or ranged, reads from the ring or, for older bytes, the spool file (waiting
+// for bytes not produced yet): one computation however many ask ("single flight"). Later
+// requests read the stored blob.
 //
 // Thread-safety: every method may be called from any thread. Destruction cancels running
-// exports and waits for their threads.
+// exports and waits for their threads (an export whose bytes were all produced still stores
+// what is left in its ring, at most 16 MiB, so a download that just ended stays cached).
 #pragma once
 
 #include <condition_variable>
@@ -64,8 +67,11 @@ struct ExportHandle {
 
 class ExportCache {
  public:
-  // `threads` read and quantize each export (0: one per core).
-  ExportCache(registry::Registry& registry, storage::BlobStore& store, std::string spool_dir, unsigned threads = 0);
+  // `threads` read and quantize each export (0: one per core). Each running export keeps its
+  // last `ring_slots` chunks of `ring_chunk` bytes in memory (16 MiB by default; tests shrink
+  // it to reach the spool file).
+  ExportCache(registry::Registry& registry, storage::BlobStore& store, std::string spool_dir, unsigned threads = 0,
+              std::size_t ring_chunk = 1 << 20, std::size_t ring_slots = 16);
   ~ExportCache();
 
   // The stored export, or the running one, or (when `start`) a newly started one. A model that
@@ -80,6 +86,7 @@ class ExportCache {
   storage::BlobStore& store_;
   const std::string spool_dir_;
   const unsigned threads_;
+  const std::size_t ring_chunk_, ring_slots_;
   std::mutex mu_;
   std::map<std::string, std::shared_ptr<ExportJob>> running_;  // guarded by mu_
   // Jobs whose thread has ended, joined and dropped by the next get(); a reader may still hold

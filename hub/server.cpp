@@ -67,6 +67,15 @@ std::string access_line(const Request& request, unsigned status, std::uint64_t s
   return line;
 }
 
+// The Hub answers a missing (or hidden private) repo with 401 when the caller sent no token and
+// 404 otherwise, always with X-Error-Code: RepoNotFound (specs/hf-protocol.md §2.5); clients
+// read the code, not the status. One place, so every route agrees.
+void answer_anonymous_repo_not_found(const Request& request, Response& response) {
+  if (request.caller || response.status != http::status::not_found) return;
+  auto code = response.headers.find("X-Error-Code");
+  if (code != response.headers.end() && code->value() == "RepoNotFound") response.status = http::status::unauthorized;
+}
+
 }  // namespace
 
 struct Server::Impl {
@@ -239,6 +248,7 @@ awaitable<void> Server::Impl::session(tcp::socket socket) {
       GROVE_LOG(kInfo, remote << " " << request.method << " " << request.target << " dropped (client stalled or left)");
       break;
     }
+    answer_anonymous_repo_not_found(request, *handled.response);
     bool keep_alive = client_keep_alive && handled.body_consumed && !stopping.load();
     std::uint64_t sent = 0;
     bool ok = co_await send(stream, request, *handled.response, keep_alive, io_buffer, sent);

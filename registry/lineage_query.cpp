@@ -126,9 +126,11 @@ Result<std::map<std::string, std::uint64_t>> child_counts(sql::Db& db, std::int6
     if (select.int64(1) > 0) counts[select.text(0)] = static_cast<std::uint64_t>(select.int64(1));
   }
   if (!viewer) return counts;
-  GROVE_ASSIGN_OR_RETURN(auto own, db.prepare("SELECT l.relation, count(*) FROM repos r JOIN lineage_nodes n ON "
-                                              "n.repo_id = r.id JOIN lineage_links l ON l.child = n.id AND l.parent "
-                                              "= ? WHERE r.ns = ? AND r.private = 1 GROUP BY l.relation"));
+  // CROSS JOIN keeps SQLite to this order: from the viewer's private repos (repos_private_ns)
+  // to their links, never through the parent's possibly many children.
+  GROVE_ASSIGN_OR_RETURN(auto own, db.prepare("SELECT l.relation, count(*) FROM repos r CROSS JOIN lineage_nodes n "
+                                              "ON n.repo_id = r.id CROSS JOIN lineage_links l ON l.child = n.id AND "
+                                              "l.parent = ? WHERE r.ns = ? AND r.private = 1 GROUP BY l.relation"));
   own.bind_all(parent, *viewer);
   for (;;) {
     GROVE_ASSIGN_OR_RETURN(bool row, own.step());
@@ -142,9 +144,9 @@ Result<std::map<std::string, std::uint64_t>> child_counts(sql::Db& db, std::int6
 Result<std::uint64_t> visible_descendants(sql::Db& db, const NodeInfo& node, const std::optional<std::string>& viewer) {
   std::uint64_t n = node.node.descendants;
   if (!viewer) return n;
-  GROVE_ASSIGN_OR_RETURN(auto own, db.prepare("SELECT count(*) FROM repos r JOIN lineage_nodes n ON n.repo_id = r.id "
-                                              "JOIN lineage_closure c ON c.ancestor = ? AND c.descendant = n.id "
-                                              "WHERE r.ns = ? AND r.private = 1"));
+  GROVE_ASSIGN_OR_RETURN(auto own, db.prepare("SELECT count(*) FROM repos r CROSS JOIN lineage_nodes n ON n.repo_id = "
+                                              "r.id CROSS JOIN lineage_closure c ON c.ancestor = ? AND c.descendant = "
+                                              "n.id WHERE r.ns = ? AND r.private = 1"));
   GROVE_ASSIGN_OR_RETURN(bool row, own.bind_all(node.id, *viewer).step());
   if (row) n += static_cast<std::uint64_t>(own.int64(0));
   return n;

@@ -68,6 +68,7 @@ class FramedWriter final : public BlobWriter {
  public:
   FramedWriter(std::shared_ptr<Core> core, WriteHints hints)
       : core_(std::move(core)), hints_(std::move(hints)),
+        encode_on_worker_(core_->encode_on_worker.load()),
         builder_(core_->options.pack_target_bytes, core_->take_buffer()) {}
 
   ~FramedWriter() override {
@@ -302,7 +303,7 @@ class FramedWriter final : public BlobWriter {
     if (known) return Status::ok();
     written_.insert(id);
     FrameJob job{id, file_offset, t, static_cast<std::uint32_t>(raw.size()), {}, {}, {}, false};
-    if (core_->encode_on_worker.load(std::memory_order_relaxed)) {
+    if (encode_on_worker_) {
       job.raw = take_raw();
       job.raw.assign(raw.begin(), raw.end());
     } else {
@@ -472,6 +473,8 @@ class FramedWriter final : public BlobWriter {
 
   std::shared_ptr<Core> core_;
   const WriteHints hints_;
+  // Fixed for the writer's life: encode() runs on exactly one of the two threads.
+  const bool encode_on_worker_;
   Sha256 hasher_;
   std::uint64_t size_ = 0;
   State state_ = State::kOpen;

@@ -10,6 +10,9 @@
 // in-memory pack, sealed and put to the backend when full. commit() verifies size and digest,
 // seals the last pack, then writes index rows and the recipe in one transaction: only then is
 // the blob visible. A writer that fails or is dropped deletes the packs it put.
+// Pipeline: hashing, framing, BLAKE3 and the dedup lookup run on the thread calling append();
+// a worker per writer packs the new frames and puts sealed packs (so one pack's fsync overlaps
+// the next bytes), and with encode_on_worker also encodes them. commit() waits for it.
 //
 // Reads (BlobReader): the recipe gives the frames covering the range in O(log n); each is read
 // with one backend get, decoded (a delta decodes its base first; deltas are one level deep),

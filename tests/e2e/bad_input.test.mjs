@@ -198,14 +198,17 @@ test('upload whose bytes do not match the oid is refused', async () => {
   await assertHealthy();
 });
 
-test('unknown repo, revision and file → 404 with the right X-Error-Code', async () => {
+test('unknown repo, revision and file → 404 (401 when anonymous) with the right X-Error-Code', async () => {
   for (const p of ['/api/models/demo/nope', '/api/models/demo/nope/tree/main', '/demo/nope/resolve/main/config.json', '/api/models/nobody/nope/revision/main']) {
     for (const method of ['GET', 'HEAD']) {
       if (method === 'HEAD' && !p.includes('/resolve/')) continue;
-      const a = await readAnswer(await hub.fetch(p, { method }));
-      assert.equal(a.status, 404, `${method} ${p}`);
-      assert.equal(a.headers.get('x-error-code'), 'RepoNotFound', `${method} ${p}`);
-      if (method === 'GET') assert.equal(typeof a.body.error, 'string');
+      // specs/hf-protocol.md §2.5: 401 to an anonymous caller, 404 to a signed-in one.
+      for (const [token, status] of [[undefined, 401], [demo, 404]]) {
+        const a = await readAnswer(await hub.fetch(p, { method, token }));
+        assert.equal(a.status, status, `${method} ${p} ${token ? 'signed in' : 'anonymous'}`);
+        assert.equal(a.headers.get('x-error-code'), 'RepoNotFound', `${method} ${p}`);
+        if (method === 'GET') assert.equal(typeof a.body.error, 'string');
+      }
     }
   }
   for (const p of [`/api/models/${REPO}/revision/no-such-branch`, `/api/models/${REPO}/tree/no-such-branch`,
@@ -257,7 +260,7 @@ test('push with no token → 401, with a read-only token → 403', async () => {
   await assertHealthy();
 });
 
-test('private repo is invisible (404 RepoNotFound) to anonymous and other users, visible to its owner', async () => {
+test('private repo is invisible (RepoNotFound: 401 anonymous, 404 signed in) to anonymous and other users, visible to its owner', async () => {
   const repo = 'demo/secret';
   const create = await hub.grove(['repo', 'create', repo, '--private'], { token: demo });
   assertOk(create, 'grove repo create --private');
@@ -269,7 +272,8 @@ test('private repo is invisible (404 RepoNotFound) to anonymous and other users,
   for (const p of paths) {
     for (const [who, tok] of [['anonymous', undefined], ['eve', other]]) {
       const a = await readAnswer(await hub.fetch(p, { token: tok }));
-      assert.equal(a.status, 404, `${who} ${p} → ${a.status} (must be 404, not 401/403)`);
+      // The same answer as for a repo that does not exist: 401 anonymous, 404 signed in, never 403.
+      assert.equal(a.status, tok ? 404 : 401, `${who} ${p} → ${a.status}`);
       assert.equal(a.headers.get('x-error-code'), 'RepoNotFound', `${who} ${p}`);
       assert.doesNotMatch(a.text, /secret":true/);
     }

@@ -156,8 +156,9 @@ test('model info: expand=baseModels and childrenModelCount; list filters by rela
 });
 
 test('unknown repos and bad parameters get clear errors', async () => {
-  const res = await hub.fetch('/api/grove/lineage/nobody/nothing');
+  const res = await hub.fetch('/api/grove/lineage/nobody/nothing', { token });
   assert.equal(res.status, 404);
+  assert.equal((await hub.fetch('/api/grove/lineage/nobody/nothing')).status, 401, 'anonymous: 401 RepoNotFound');
   assert.equal(res.headers.get('x-error-code'), 'RepoNotFound');
   assert.equal((await hub.fetch(`/api/grove/lineage/${BASE}?depth=deep`)).status, 400);
   const bad = await hub.grove(['push', work, 'demo/x', '--base', 'not a repo'], { token });
@@ -207,7 +208,7 @@ test('a private child is counted and drawn only for its owner', async () => {
   assert.deepEqual(await seenBy(otherToken), shown, 'the owner');
   assert.equal((await hub.fetch(`/api/grove/lineage/${SECRET}`, { token })).status, 404);
 
-  const settings = (priv) => hub.fetch(`/api/repos/model/${SECRET}/settings`, { token: otherToken, method: 'PUT',
+  const settings = (priv) => hub.fetch(`/api/repos/models/${SECRET}/settings`, { token: otherToken, method: 'PUT',
     headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ private: priv }) });
   assert.equal((await settings(false)).status, 200);
   assert.deepEqual(await seenBy(undefined), shown, 'public now');

@@ -89,6 +89,10 @@ function revisions() {
     ['branch with "/" raw', 'feature/x', cf],
     ['tag', 'v1.0', c1],
     ['40-hex commit', c1, c1],
+    // Abbreviated commits as git takes them (grove's decision, §2.3 leaves it open): 7 to 39
+    // lowercase hex digits naming one commit of the repo.
+    ['7-hex short commit', c1.slice(0, 7), c1],
+    ['12-hex short commit', cf.slice(0, 12), cf],
   ];
 }
 
@@ -137,8 +141,9 @@ test('model info, tree, paths-info and commits accept every revision encoding', 
   assert.equal(bare.body.sha, c2);
 });
 
-test('refs/pr/N, refs/convert/X, short and unknown commits: 404 RevisionNotFound everywhere', async () => {
-  const missing = ['refs%2Fpr%2F1', 'refs/pr/1', 'refs%2Fconvert%2Fparquet', c1.slice(0, 7), c1.slice(0, 12), '0'.repeat(40), 'no-such-branch'];
+test('refs/pr/N, refs/convert/X, too short and unknown commits: 404 RevisionNotFound everywhere', async () => {
+  const missing = ['refs%2Fpr%2F1', 'refs/pr/1', 'refs%2Fconvert%2Fparquet', c1.slice(0, 6), `g${c1.slice(1, 12)}`,
+    '0'.repeat(12), '0'.repeat(40), 'no-such-branch'];
   for (const rev of missing) {
     for (const [method, p, body] of [
       ['GET', `/${REPO}/resolve/${rev}/config.json`],
@@ -259,9 +264,12 @@ test('Range: bytes=0-0 → 206, suffix and open ranges, 416 past the end, empty 
 test('errors: RepoNotFound, RevisionNotFound, EntryNotFound (+X-Repo-Commit), 401, 403', async () => {
   for (const method of ['GET', 'HEAD']) {
     for (const p of [`/alice/nope/resolve/main/config.json`, `/alice/nope/raw/main/config.json`]) {
-      const a = await req(p, { method });
-      assert.equal(a.status, 404, `${method} ${p}`);
-      assert.equal(a.headers.get('x-error-code'), 'RepoNotFound', `${method} ${p}`);
+      // §2.5: RepoNotFound is 404 to a signed-in caller, 401 to an anonymous one.
+      for (const [token, status] of [[alice, 404], [undefined, 401]]) {
+        const a = await req(p, { method, token });
+        assert.equal(a.status, status, `${method} ${p} ${token ? 'signed in' : 'anonymous'}`);
+        assert.equal(a.headers.get('x-error-code'), 'RepoNotFound', `${method} ${p}`);
+      }
     }
     for (const route of ['resolve', 'raw']) {
       const a = await req(`/${REPO}/${route}/main/no/such.bin`, { method });
@@ -279,12 +287,13 @@ test('errors: RepoNotFound, RevisionNotFound, EntryNotFound (+X-Repo-Commit), 40
   }
   for (const p of [`/api/models/alice/nope`, `/api/models/alice/nope/revision/main`, `/api/models/alice/nope/tree/main`,
     `/api/models/alice/nope/refs`, `/api/models/alice/nope/commits/main`]) {
-    assertError(await req(p), 404, 'RepoNotFound', p);
+    assertError(await req(p, { token: alice }), 404, 'RepoNotFound', p);
+    assertError(await req(p), 401, 'RepoNotFound', `${p} anonymous`);
   }
   assertError(await req(`/api/models/${REPO}/tree/main/no/such/dir`), 404, 'EntryNotFound', 'tree of a missing folder');
   // Datasets and spaces are not served: a clean RepoNotFound (§5).
   for (const p of ['/api/datasets/alice/proto', '/api/datasets/alice/proto/revision/main', '/api/spaces/alice/proto/tree/main'])
-    assertError(await req(p), 404, 'RepoNotFound', p);
+    assertError(await req(p, { token: alice }), 404, 'RepoNotFound', p);
   // Python sends no X-Error-Code expectations for a bad token, only this exact message.
   for (const p of [`/api/models/${REPO}`, `/${REPO}/resolve/main/config.json`, '/api/whoami-v2']) {
     const a = await req(p, { token: 'hf_not_a_real_token_000000000000000' });
@@ -300,11 +309,11 @@ test('errors: RepoNotFound, RevisionNotFound, EntryNotFound (+X-Repo-Commit), 40
   assert.equal((await commit(bob)).status, 403, 'commit to another namespace');
 });
 
-test('private repos: 404 RepoNotFound to others on every route, 200 to the owner', async () => {
+test('private repos: RepoNotFound (404, 401 anonymous) to others on every route, 200 to the owner', async () => {
   const made = await req('/api/repos/create', { method: 'POST', token: alice, body: JSON.stringify({ name: 'secret', organization: 'alice', visibility: 'private' }) });
   assert.equal(made.status, 200, made.text);
   for (const p of ['/api/models/alice/secret', '/api/models/alice/secret/tree/main', '/alice/secret/resolve/main/.gitattributes', '/api/models/alice/secret/refs']) {
-    for (const token of [undefined, bob]) assertError(await req(p, { token }), 404, 'RepoNotFound', `${p} as ${token ? 'bob' : 'anonymous'}`);
+    for (const token of [undefined, bob]) assertError(await req(p, { token }), token ? 404 : 401, 'RepoNotFound', `${p} as ${token ? 'bob' : 'anonymous'}`);
   }
   assert.equal((await req('/api/models/alice/secret', { token: alice })).status, 200);
   const listed = await hub.json('/api/models?author=alice', { token: bob });
@@ -509,7 +518,8 @@ test('move: old names answer 307 with a relative Location on API, file and LFS r
   assert.equal((await req('/api/models/alice/after')).headers.get('location'), '/api/models/alice/final');
   const del = await req('/api/repos/delete', { method: 'DELETE', token: alice, body: JSON.stringify({ name: 'final', organization: 'alice' }) });
   assert.equal(del.status, 200, del.text);
-  assertError(await req('/api/models/alice/after'), 404, 'RepoNotFound', 'old name of a deleted repo');
+  assertError(await req('/api/models/alice/after', { token: alice }), 404, 'RepoNotFound', 'old name of a deleted repo');
+  assertError(await req('/api/models/alice/after'), 401, 'RepoNotFound', 'old name of a deleted repo, anonymous');
 });
 
 test('move of a private repo reveals nothing to others', async () => {
@@ -517,7 +527,7 @@ test('move of a private repo reveals nothing to others', async () => {
   const moved = await req('/api/repos/move', { method: 'POST', token: alice, body: JSON.stringify({ fromRepo: 'alice/hidden-a', toRepo: 'alice/hidden-b' }) });
   assert.equal(moved.status, 200, moved.text);
   assertError(await req('/api/models/alice/hidden-a', { token: bob }), 404, 'RepoNotFound', 'old private name to bob');
-  assertError(await req('/api/models/alice/hidden-a'), 404, 'RepoNotFound', 'old private name to anonymous');
+  assertError(await req('/api/models/alice/hidden-a'), 401, 'RepoNotFound', 'old private name to anonymous');
   const own = await req('/api/models/alice/hidden-a', { token: alice });
   assert.equal(own.status, 307);
   assert.equal(own.headers.get('location'), '/api/models/alice/hidden-b');

@@ -92,14 +92,14 @@ test('requests are logged to stderr (method, path, status)', async () => {
     await r1.arrayBuffer();
     const r2 = await fetch(`${hub.url}/api/models/nobody/missing-repo-xyz`);
     await r2.arrayBuffer();
-    assert.equal(r2.status, 404);
+    assert.equal(r2.status, 401, 'anonymous RepoNotFound');
     await waitFor(() => /missing-repo-xyz/.test(hub.stderr), 3000, 'access log line');
     const lines = hub.stderr.split('\n');
     const l1 = lines.find((l) => /GET \/api\/models"? 200/.test(l) || (l.includes('GET /api/models') && / 200 /.test(l) && !l.includes('missing')));
     const l2 = lines.find((l) => l.includes('GET /api/models/nobody/missing-repo-xyz'));
     assert.ok(l1, `no access log line for GET /api/models 200:\n${hub.stderr}`);
-    assert.ok(l2, `no access log line for the 404:\n${hub.stderr}`);
-    assert.match(l2, /\b404\b/);
+    assert.ok(l2, `no access log line for the 401:\n${hub.stderr}`);
+    assert.match(l2, /\b401\b/);
     assert.match(l2, /127\.0\.0\.1/);
     // Logs go to stderr only: stdout has just the listening line.
     assert.equal(hub.stdout.trim().split('\n').length, 1, `stdout: ${hub.stdout}`);

@@ -185,3 +185,134 @@ TEST_CASE("export route: streams once, then serves the stored blob, ranges inclu
         "http://hub.test/api/grove/export/alice/tiny/" + commit + "/Q4_K_M.gguf");
   CHECK(j["groveExports"]["urlTemplate"] == "http://hub.test/api/grove/export/alice/tiny/" + commit + "/{quant}.gguf");
 }
+
+namespace {
+
+std::string reference_export(const std::map<std::string, std::string>& files, const std::string& quant) {
+  testing::MemorySource source;
+  source.files = files;
+  formats::ExportOptions options;
+  options.quant = quant;
+  options.model_name = "tiny";
+  auto plan = formats::GgufExport::plan(source, options);
+  REQUIRE(plan.is_ok());
+  std::string out;
+  std::vector<std::uint8_t> buf(1 << 16);
+  for (;;) {
+    auto n = (*plan)->read(buf);
+    REQUIRE(n.is_ok());
+    if (*n == 0) break;
+    out.append(reinterpret_cast<const char*>(buf.data()), *n);
+  }
+  return out;
+}
+
+// Reads [offset, offset + length) of a handle in pieces of `piece` bytes.
+std::string read_handle(Hub& hub, const ExportHandle& handle, std::uint64_t offset, std::uint64_t length,
+                        std::size_t piece) {
+  auto reader = handle.open(hub.store(), offset, length);
+  REQUIRE(reader.is_ok());
+  std::string out;
+  std::vector<std::uint8_t> buf(piece);
+  for (;;) {
+    auto n = (*reader)->read(buf);
+    REQUIRE(n.is_ok());
+    if (*n == 0) break;
+    out.append(reinterpret_cast<const char*>(buf.data()), *n);
+  }
+  return out;
+}
+
+std::size_t spool_files(const std::string& dir) {
+  std::size_t n = 0;
+  std::error_code ec;
+  for (auto it = std::filesystem::directory_iterator(dir, ec); !ec && it != std::filesystem::directory_iterator(); ++it) ++n;
+  return n;
+}
+
+}  // namespace
+
+// A ring of two 4 KiB chunks, far smaller than the export: readers of a running export get
+// recent bytes from the ring and older ones from the spool file, and see exactly the bytes.
+TEST_CASE("export cache: readers of a running export span the ring and the spool file", "[hub]") {
+  TempHub hub;
+  auto files = tiny_files();
+  std::string commit = push_model(*hub, files);
+  const std::string want = reference_export(files, "Q8_0");
+  REQUIRE(want.size() > 8 * 4096);
+  auto repo = hub->registry().find_repo("alice", "tiny");
+  REQUIRE(repo.is_ok());
+  auto listed = hub->registry().list_files(repo->id, commit);
+  REQUIRE(listed.is_ok());
+  const std::string spool_dir = hub.dir() + "/test-exports";
+  {
+    ExportCache cache(hub->registry(), hub->store(), spool_dir, 2, 4096, 2);
+    auto handle = cache.get({*repo, commit, "Q8_0", *listed}, true);
+    REQUIRE(handle.is_ok());
+    REQUIRE(handle->running);
+    CHECK(handle->size == want.size());
+    // Single flight: a second request joins the running job.
+    auto again = cache.get({*repo, commit, "Q8_0", *listed}, true);
+    REQUIRE(again.is_ok());
+    if (again->running) CHECK(again->running == handle->running);
+
+    // One reader follows the producer in odd-sized pieces, another waits for the end and then
+    // reads everything (mostly from the spool file), a third reads a range across chunks.
+    std::string followed, late, ranged;
+    std::thread follower([&] { followed = read_handle(*hub, *handle, 0, want.size(), 1000); });
+    std::optional<registry::ExportRecord> stored;
+    for (int i = 0; i < 500 && !stored; ++i) {
+      stored = *hub->registry().find_export(commit, "Q8_0", formats::kGgufExporterVersion);
+      if (!stored) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    REQUIRE(stored);
+    late = read_handle(*hub, *handle, 0, want.size(), 1 << 16);
+    ranged = read_handle(*hub, *handle, 4000, 9000, 3000);
+    follower.join();
+    CHECK(followed == want);
+    CHECK(late == want);
+    CHECK(ranged == want.substr(4000, 9000));
+    CHECK(stored->size == want.size());
+    CHECK(stored->sha256 == Sha256::of(std::string_view(want)));
+  }
+  CHECK(spool_files(spool_dir) == 0);  // the spool file goes with the job
+}
+
+// Shutdown while an export runs: the cache's destructor cancels and joins the job's threads,
+// readers get the bytes produced or an error (never wrong bytes, never a hang), nothing stays.
+TEST_CASE("export cache: shutdown cancels a running export", "[hub]") {
+  TempHub hub;
+  auto files = tiny_files();
+  std::string commit = push_model(*hub, files);
+  const std::string want = reference_export(files, "Q8_0");
+  auto repo = hub->registry().find_repo("alice", "tiny");
+  auto listed = hub->registry().list_files(repo->id, commit);
+  REQUIRE(listed.is_ok());
+  const std::string spool_dir = hub.dir() + "/test-exports";
+  std::optional<ExportHandle> handle;
+  {
+    ExportCache cache(hub->registry(), hub->store(), spool_dir, 1, 1024, 1);
+    auto h = cache.get({*repo, commit, "Q8_0", *listed}, true);
+    REQUIRE(h.is_ok());
+    handle = *h;
+  }
+  // Cancelled before every byte was produced: nothing recorded; after: stored whole.
+  if (auto rec = *hub->registry().find_export(commit, "Q8_0", formats::kGgufExporterVersion)) {
+    CHECK(rec->sha256 == Sha256::of(std::string_view(want)));
+    CHECK(hub->store().stat(rec->sha256).is_ok());
+  }
+  if (handle->running) {
+    auto reader = handle->open(hub->store(), 0, want.size());
+    REQUIRE(reader.is_ok());
+    std::string got;
+    std::vector<std::uint8_t> buf(4096);
+    for (;;) {
+      auto n = (*reader)->read(buf);
+      if (!n.is_ok() || *n == 0) break;
+      got.append(reinterpret_cast<const char*>(buf.data()), *n);
+    }
+    CHECK(got == want.substr(0, got.size()));
+  }
+  handle.reset();
+  CHECK(spool_files(spool_dir) == 0);
+}

@@ -222,3 +222,20 @@ TEST_CASE("AnswerCache: generation, time to live and size bounds", "[hub]") {
     CHECK_FALSE(cache.find("huge", 1));
   }
 }
+
+// The Hub's create makes a first commit holding .gitattributes; grove's makes an empty one (its
+// commit endpoint keeps .gitattributes up to date on the first LFS upload). Model info of a
+// repo nobody has pushed to yet is therefore a 200 naming that empty commit, with no siblings,
+// not a 404: clients that read `sha` to build their first commit work unchanged.
+TEST_CASE("model info of a repo without pushes names its empty initial commit", "[hub]") {
+  TempHub hub;
+  auto repo = *hub->registry().create_repo("alice", "fresh", "alice", false);
+  std::string initial = *hub->registry().resolve_revision(repo.id, "HEAD");
+  json fresh = info(*hub, "/api/models/alice/fresh");
+  CHECK(fresh["sha"] == initial);
+  CHECK(fresh["siblings"] == json::array());
+  CHECK(fresh["usedStorage"] == 0);
+  CHECK(fresh["private"] == false);
+  CHECK(info(*hub, "/api/models/alice/fresh/revision/main")["sha"] == initial);
+  CHECK(info(*hub, "/api/models/alice/fresh/revision/" + initial.substr(0, 7))["sha"] == initial);
+}

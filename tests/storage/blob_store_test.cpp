@@ -324,9 +324,16 @@ TEST_CASE("sweep_uploads removes only unindexed packs older than the grace perio
   REQUIRE(abandoned.is_ok());
   REQUIRE(live.is_ok());
   REQUIRE((*abandoned)->append(random_bytes(200000, 62)).is_ok());
+  // The writer's worker puts sealed packs in the background: wait for them.
   std::vector<std::string> abandoned_packs;
-  for (const auto& p : pack_files(dir.path()))
-    if (std::find(live_packs.begin(), live_packs.end(), p) == live_packs.end()) abandoned_packs.push_back(p);
+  for (int tries = 0, stable = 0; tries < 500 && stable < 5; ++tries) {
+    if (tries) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    std::vector<std::string> now;
+    for (const auto& p : pack_files(dir.path()))
+      if (std::find(live_packs.begin(), live_packs.end(), p) == live_packs.end()) now.push_back(p);
+    stable = !now.empty() && now == abandoned_packs ? stable + 1 : 0;
+    abandoned_packs = std::move(now);
+  }
   REQUIRE(!abandoned_packs.empty());
   REQUIRE((*live)->append(random_bytes(200000, 63)).is_ok());
 
