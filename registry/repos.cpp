@@ -188,28 +188,48 @@ Result<Repo> SqliteRegistry::find_renamed_repo(const std::string& ns, const std:
   });
 }
 
+// A tag filter matching fewer repos than this drives the query from repo_tags (fetch the matches,
+// then sort them); a broader one walks the sort order's index and checks each repo's tags. Either
+// way a page costs about this many index lookups at most, where the wrong plan on a 1,000,000-repo
+// hub would visit most of the table for a rare tag (scripts/bench/lineage's filter listing).
+constexpr std::int64_t kTagDrivenMax = 50'000;
+
 Result<std::vector<Repo>> SqliteRegistry::list_repos(const RepoQuery& query) {
   if (query.tags.size() > kMaxTagFilters) return invalid_argument("at most 16 tag filters");
-  // Private repos are visible only to their namespace; a NULL viewer matches no namespace.
-  std::string sql = std::string("SELECT ") + kRepoColumns + " FROM repos r WHERE (r.private = 0 OR r.ns = ?)";
-  if (query.search) sql += " AND instr(lower(r.ns || '/' || r.name), lower(?)) > 0";
-  if (query.author) sql += " AND r.ns = ?";
-  if (query.pipeline_tag) sql += " AND r.pipeline_tag = ?";
-  for (std::size_t i = 0; i < query.tags.size(); ++i)
-    sql += " AND EXISTS (SELECT 1 FROM repo_tags t WHERE t.tag = ? AND t.repo_id = r.id)";
-  const char* dir = query.descending ? " DESC" : " ASC";
-  sql += std::string(" ORDER BY ") + sort_column(query.sort) + dir + ", r.id" + dir + " LIMIT ? OFFSET ?";
   constexpr auto kMax = static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max());
   auto limit = static_cast<std::int64_t>(std::min(query.limit, kMax));
   auto offset = static_cast<std::int64_t>(std::min(query.offset, kMax));
   return read([&](sql::Db& db) -> Result<std::vector<Repo>> {
+    // The rarest tag, counted up to the threshold (a bounded index range scan).
+    std::optional<std::size_t> driver;
+    std::int64_t fewest = kTagDrivenMax;
+    for (std::size_t i = 0; i < query.tags.size(); ++i) {
+      GROVE_ASSIGN_OR_RETURN(auto count, db.prepare("SELECT count(*) FROM (SELECT 1 FROM repo_tags WHERE tag = ? LIMIT ?)"));
+      GROVE_ASSIGN_OR_RETURN(bool row, count.bind_all(query.tags[i], kTagDrivenMax).step());
+      std::int64_t n = row ? count.int64(0) : 0;
+      if (n < fewest) fewest = n, driver = i;
+    }
+    // Private repos are visible only to their namespace; a NULL viewer matches no namespace.
+    std::string sql = std::string("SELECT ") + kRepoColumns;
+    // CROSS JOIN fixes the join order: SQLite would otherwise prefer the sort index.
+    sql += driver ? " FROM repo_tags d CROSS JOIN repos r ON r.id = d.repo_id WHERE d.tag = ? AND (r.private = 0 OR r.ns = ?)"
+                  : " FROM repos r WHERE (r.private = 0 OR r.ns = ?)";
+    if (query.search) sql += " AND instr(lower(r.ns || '/' || r.name), lower(?)) > 0";
+    if (query.author) sql += " AND r.ns = ?";
+    if (query.pipeline_tag) sql += " AND r.pipeline_tag = ?";
+    for (std::size_t i = 0; i < query.tags.size(); ++i)
+      if (i != driver) sql += " AND EXISTS (SELECT 1 FROM repo_tags t WHERE t.tag = ? AND t.repo_id = r.id)";
+    const char* dir = query.descending ? " DESC" : " ASC";
+    sql += std::string(" ORDER BY ") + sort_column(query.sort) + dir + ", r.id" + dir + " LIMIT ? OFFSET ?";
     GROVE_ASSIGN_OR_RETURN(auto select, db.prepare(sql));
     int index = 0;
+    if (driver) select.bind(++index, query.tags[*driver]);
     select.bind(++index, query.viewer);
     if (query.search) select.bind(++index, *query.search);
     if (query.author) select.bind(++index, *query.author);
     if (query.pipeline_tag) select.bind(++index, *query.pipeline_tag);
-    for (const auto& tag : query.tags) select.bind(++index, tag);
+    for (std::size_t i = 0; i < query.tags.size(); ++i)
+      if (i != driver) select.bind(++index, query.tags[i]);
     select.bind(++index, limit);
     select.bind(++index, offset);
     std::vector<Repo> repos;
