@@ -17,22 +17,8 @@ using nlohmann::json;
 namespace {
 
 Request make_request(Hub& hub, const std::string& target, const std::string& token = "") {
-  Request r;
-  r.method = http::verb::get;
-  r.target = target;
-  r.path = *parse_target(target);
-  if (!token.empty()) r.caller = *hub.registry().authenticate(token);
-  return r;
+  return make_request(hub, http::verb::get, target, token);
 }
-
-Result<Response> call(Hub& hub, Request request) {
-  bool mismatch = false;
-  auto match = match_route(request, mismatch);
-  REQUIRE(match);
-  return match->route->handler(hub, request, match->params);
-}
-
-Code code_of(const Result<Response>& r) { return r.is_ok() ? Code::kOk : r.status().code(); }
 
 // The answer's JSON; fails the test on an error.
 json info(Hub& hub, const std::string& target, const std::string& token = "") {
@@ -54,15 +40,6 @@ json uncached(Hub& hub, const std::string& target, const std::string& token = ""
   REQUIRE(r.is_ok());
   CHECK(complete);
   return json::parse(r->body);
-}
-
-registry::FileEntry small_file(const std::string& path, const std::string& content) {
-  registry::FileEntry f;
-  f.path = path;
-  f.size = content.size();
-  f.sha256 = Sha256::of(std::string_view(content));
-  f.blob_oid = registry::git_blob_oid(content);
-  return f;
 }
 
 std::string commit(Hub& hub, const registry::Repo& repo, const std::string& path, const std::string& branch = "main") {

@@ -12,40 +12,6 @@ using namespace grove;
 using namespace grove::hub;
 using nlohmann::json;
 
-namespace {
-
-Request make_request(Hub& hub, http::verb method, const std::string& target, const std::string& token = "",
-                     std::string body = "") {
-  Request r;
-  r.method = method;
-  r.target = target;
-  r.path = *parse_target(target);
-  r.body = std::move(body);
-  if (!token.empty()) r.caller = *hub.registry().authenticate(token);
-  return r;
-}
-
-// Routes the request as the server does and runs its handler.
-Result<Response> call(Hub& hub, Request request) {
-  bool mismatch = false;
-  auto match = match_route(request, mismatch);
-  REQUIRE(match);
-  return match->route->handler(hub, request, match->params);
-}
-
-Code code_of(const Result<Response>& r) { return r.is_ok() ? Code::kOk : r.status().code(); }
-
-registry::FileEntry small_file(const std::string& path, const std::string& content) {
-  registry::FileEntry f;
-  f.path = path;
-  f.size = content.size();
-  f.sha256 = Sha256::of(std::string_view(content));
-  f.blob_oid = registry::git_blob_oid(content);
-  return f;
-}
-
-}  // namespace
-
 TEST_CASE("branches and tags are created and deleted by writers only", "[hub]") {
   TempHub hub;
   std::string writer = *hub->registry().create_token("alice", registry::Scope::kWrite, "w");
