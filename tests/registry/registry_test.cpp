@@ -230,7 +230,9 @@ TEST_CASE("resolve_revision: HEAD, branches with '/', tags, commit ids, else Rev
     CHECK(ok(registry->resolve_revision(repo.id, feature.id.substr(0, n))) == feature.id);
     CHECK(ok(registry->resolve_revision(repo.id, initial.substr(0, n))) == initial);
   }
-  CHECK(registry->resolve_revision(repo.id, upper.substr(0, 7)).status().code() == Code::kRevisionNotFound);
+  // Upper case is not an abbreviation (39 digits, so that some are letters: a 7-digit prefix of
+  // digits only would be the same in both cases).
+  CHECK(registry->resolve_revision(repo.id, upper.substr(0, 39)).status().code() == Code::kRevisionNotFound);
   if (other_head != initial)
     CHECK(registry->resolve_revision(repo.id, other_head.substr(0, 8)).status().code() == Code::kRevisionNotFound);
   // A tag named like a prefix wins over the commit it abbreviates.
