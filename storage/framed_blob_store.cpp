@@ -396,7 +396,11 @@ class FramedWriter final : public BlobWriter {
     worker_.join();
   }
 
-  std::size_t max_queued_bytes() const { return static_cast<std::size_t>(core_->options.pack_target_bytes); }
+  // A few frames ahead keep the worker busy while the next bytes are hashed; more would only
+  // add to a writer's memory (the pack being built is already pack_target_bytes).
+  std::size_t max_queued_bytes() const {
+    return static_cast<std::size_t>(std::min<std::uint64_t>(core_->options.pack_target_bytes, 2u << 20));
+  }
 
   void work() {
     std::unique_lock lock(mu_);
