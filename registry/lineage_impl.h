@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "registry/registry.h"
-#include "registry/sqlite_util.h"
+#include "common/sqlite_util.h"
 
 namespace grove::registry {
 

@@ -21,7 +21,7 @@
 
 #include "registry/lineage_impl.h"
 #include "registry/registry.h"
-#include "registry/sqlite_util.h"
+#include "common/sqlite_util.h"
 
 using namespace grove;
 using namespace grove::registry;

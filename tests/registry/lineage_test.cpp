@@ -8,7 +8,7 @@
 
 #include "registry/lineage_impl.h"
 #include "registry/registry.h"
-#include "registry/sqlite_util.h"
+#include "common/sqlite_util.h"
 #include "test_support.h"
 
 using namespace grove;
