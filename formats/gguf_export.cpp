@@ -41,11 +41,8 @@ std::uint64_t permuted_source(std::uint64_t r, std::uint32_t hd) {
 void decode(DType dtype, const std::uint8_t* src, std::size_t first, std::size_t n, float* out) {
   switch (dtype) {
     case DType::kBF16:
-      for (std::size_t i = 0; i < n; ++i) {
-        std::uint16_t b;
-        std::memcpy(&b, src + 2 * (first + i), 2);
-        out[i] = bf16_to_fp32(b);
-      }
+      // Source buffers come from operator new (aligned), and elements start at even offsets.
+      bf16_row_to_f32({reinterpret_cast<const std::uint16_t*>(src) + first, n}, out);
       break;
     case DType::kF16:
       for (std::size_t i = 0; i < n; ++i) {
@@ -125,7 +122,7 @@ std::uint64_t GgufExport::Impl::chunk_rows(const TensorJob& j) const {
 
 Status GgufExport::Impl::produce_next() {
   if (!header_sent) {
-    out.assign(header.begin(), header.end());
+    out.assign(header.data(), header.size());
     header_sent = true;
     return Status::ok();
   }
@@ -137,7 +134,7 @@ Status GgufExport::Impl::produce_next() {
       const std::uint64_t align = kGgufDefaultAlignment;
       const std::uint64_t pad = (align - j.planned.bytes % align) % align;
       if (pad) {
-        out.assign(pad, 0);
+        out.assign_zeros(pad);
         return Status::ok();
       }
     }
@@ -196,7 +193,7 @@ void GgufExport::Impl::work() {
     claim_row = r1;
     Slot& slot = slots[claimed % slots.size()];
     ++claimed;
-    std::vector<std::uint8_t> bytes;
+    ChunkBuffer bytes;
     bytes.swap(slot.bytes);
     lock.unlock();
     Status st = compute_chunk(j, r0, r1, bytes, scratch);
@@ -209,7 +206,7 @@ void GgufExport::Impl::work() {
 }
 
 Status GgufExport::Impl::compute_chunk(const TensorJob& j, std::uint64_t r0, std::uint64_t r1,
-                                       std::vector<std::uint8_t>& dst, Scratch& sc) {
+                                       ChunkBuffer& dst, Scratch& sc) {
   const QuantType qt = j.planned.type;
   const std::uint64_t cols = j.cols, n = r1 - r0;
   const std::size_t row_bytes = quantized_row_size(qt, cols);
@@ -235,6 +232,19 @@ Status GgufExport::Impl::compute_chunk(const TensorJob& j, std::uint64_t r0, std
     }
   } else {
     values = j.values.data() + r0 * cols;
+  }
+
+  // BF16 rows as they are (the common case: no FP8 scales, no element permutation) go straight
+  // from the read buffer to the quantizer, which decodes block by block: one pass, no float row.
+  if (!values && dtype == DType::kBF16 && !j.scale && !(j.permute && j.rows == 1)) {
+    const auto* src = reinterpret_cast<const std::uint16_t*>(sc.src.data());
+    for (std::uint64_t k = 0; k < n; ++k) {
+      const std::uint64_t r = r0 + k;
+      const std::uint64_t s = j.permute && j.rows > 1 ? permuted_source(r, j.head_dim) : r;
+      Status st = quantize_row_bf16(qt, {src + (s - r0) * cols, cols}, {dst.data() + k * row_bytes, row_bytes});
+      if (!st.is_ok()) return st.with_context("tensor " + j.planned.name);
+    }
+    return Status::ok();
   }
 
   std::vector<float>& buf = sc.row;

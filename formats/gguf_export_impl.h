@@ -3,6 +3,8 @@
 #pragma once
 
 #include <condition_variable>
+#include <cstring>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -35,6 +37,42 @@ struct TensorJob {
 
 inline constexpr std::uint64_t kFp8BlockSize = 128;
 
+// A byte buffer whose resize leaves new bytes uninitialised (and drops the old contents when
+// it grows): every byte of a chunk is written by the quantizer after the resize, and zeroing
+// it first was a whole extra memset pass over the export.
+class ChunkBuffer {
+ public:
+  std::uint8_t* data() { return data_.get(); }
+  const std::uint8_t* data() const { return data_.get(); }
+  std::size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+  void clear() { size_ = 0; }
+  void resize(std::size_t n) {
+    if (n > capacity_) {
+      data_.reset(new std::uint8_t[n]);
+      capacity_ = n;
+    }
+    size_ = n;
+  }
+  void assign(const void* bytes, std::size_t n) {
+    resize(n);
+    if (n) std::memcpy(data_.get(), bytes, n);
+  }
+  void assign_zeros(std::size_t n) {
+    resize(n);
+    if (n) std::memset(data_.get(), 0, n);
+  }
+  void swap(ChunkBuffer& o) noexcept {
+    std::swap(data_, o.data_);
+    std::swap(size_, o.size_);
+    std::swap(capacity_, o.capacity_);
+  }
+
+ private:
+  std::unique_ptr<std::uint8_t[]> data_;
+  std::size_t size_ = 0, capacity_ = 0;
+};
+
 struct GgufExport::Impl {
   Impl(ModelSource& s, const ExportOptions& o) : source(s), options(o) {}
   ~Impl();
@@ -55,7 +93,7 @@ struct GgufExport::Impl {
   std::size_t job = 0;       // tensor being produced
   std::uint64_t row = 0;     // next row of that tensor
   bool padding_sent = false;
-  std::vector<std::uint8_t> out;  // produced, not yet returned
+  ChunkBuffer out;  // produced, not yet returned
   std::size_t out_pos = 0;
 
   // The pipeline: workers claim chunks (row ranges of tensors) in file order, read, decode and
@@ -65,7 +103,7 @@ struct GgufExport::Impl {
   struct Slot {
     bool ready = false;
     Status status;
-    std::vector<std::uint8_t> bytes;
+    ChunkBuffer bytes;
   };
   struct Scratch {  // one per worker
     std::vector<std::uint8_t> src;
@@ -89,7 +127,7 @@ struct GgufExport::Impl {
   Status take_chunk(TensorJob& j);
   void start_workers();
   void work();
-  Status compute_chunk(const TensorJob& j, std::uint64_t r0, std::uint64_t r1, std::vector<std::uint8_t>& dst,
+  Status compute_chunk(const TensorJob& j, std::uint64_t r0, std::uint64_t r1, ChunkBuffer& dst,
                        Scratch& scratch);
 };
 

@@ -15,6 +15,9 @@
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
 
 namespace grove::formats {
 namespace {
@@ -206,6 +209,133 @@ void quantize_q_1(const float* x, std::uint8_t* out) {
   }
   if constexpr (kLevels == 32) put_u32(out + 4, qh);
 }
+
+// --- AVX2: BF16 rows decoded and quantized in one pass -------------------------------------
+// Eight lanes with exactly the scalar code's float operations (a multiply, then an add; AVX2
+// has no implicit FMA and -ffp-contract=off keeps the compiler from fusing), so the bytes are
+// the scalar path's. Compiled per function for AVX2 and chosen at run time (cpu_has_avx2), so
+// the binary still runs on CPUs without it.
+#if defined(__x86_64__) && defined(__GNUC__)
+#define GROVE_HAVE_AVX2_PATH 1
+#define GROVE_AVX2 __attribute__((target("avx2")))
+
+bool cpu_has_avx2() {
+  static const bool has = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") != 0;
+  }();
+  return has;
+}
+
+// 32 BF16 values (bits) as four vectors of eight floats: the bits shifted into the upper half,
+// which is bf16_to_fp32 exactly.
+GROVE_AVX2 inline void load_bf16_block(const std::uint16_t* p, __m256 v[4]) {
+  for (int i = 0; i < 4; ++i) {
+    const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 8 * i));
+    v[i] = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+  }
+}
+
+GROVE_AVX2 inline __m256 abs_mask8() { return _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff)); }
+
+// max |x| over the block; NaN lanes are skipped (max_ps returns its second operand), as
+// std::max(amax, NaN) does. The lanes hold no NaN, so the order of the reduction is free.
+GROVE_AVX2 inline float block_absmax8(const __m256 v[4]) {
+  __m256 m = _mm256_setzero_ps();
+  for (int i = 0; i < 4; ++i) m = _mm256_max_ps(_mm256_and_ps(v[i], abs_mask8()), m);
+  __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+  h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+  h = _mm_max_ss(h, _mm_shuffle_ps(h, h, 1));
+  return _mm_cvtss_f32(h);
+}
+
+// round_away_to_int for eight lanes (see the SSE2 version).
+GROVE_AVX2 inline __m256i round_away_to_int8(__m256 v) {
+  const __m256i t = _mm256_cvttps_epi32(v);
+  const __m256 frac = _mm256_sub_ps(v, _mm256_cvtepi32_ps(t));
+  const __m256 small = _mm256_cmp_ps(_mm256_and_ps(v, abs_mask8()), _mm256_set1_ps(8388608.0f), _CMP_LT_OS);
+  const __m256 up = _mm256_and_ps(_mm256_cmp_ps(frac, _mm256_set1_ps(0.5f), _CMP_GE_OS), small);
+  const __m256 down = _mm256_and_ps(_mm256_cmp_ps(frac, _mm256_set1_ps(-0.5f), _CMP_LE_OS), small);
+  return _mm256_add_epi32(_mm256_sub_epi32(t, _mm256_castps_si256(up)), _mm256_castps_si256(down));
+}
+
+GROVE_AVX2 inline void q8_0_block8(const __m256 v[4], std::uint8_t* out) {
+  const float amax = block_absmax8(v);
+  const float d = amax / 127.0f;
+  const float id = d != 0.0f ? 1.0f / d : 0.0f;
+  put_u16(out, fp32_to_fp16(d));
+  const __m256 vid = _mm256_set1_ps(id);
+  const __m256i low = _mm256_set1_epi32(0xff);
+  __m256i q[4];
+  for (int i = 0; i < 4; ++i) q[i] = _mm256_and_si256(round_away_to_int8(_mm256_mul_ps(v[i], vid)), low);
+  // Low bytes (0..255, so the saturating packs keep them), then undo the packs' lane order.
+  const __m256i bytes = _mm256_packus_epi16(_mm256_packus_epi32(q[0], q[1]), _mm256_packus_epi32(q[2], q[3]));
+  const __m256i ordered = _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 2), ordered);
+}
+
+GROVE_AVX2 inline void q4_0_block8(const __m256 v[4], std::uint8_t* out) {
+  // block_signed_absmax: the first element whose magnitude is the maximum.
+  const float amax = block_absmax8(v);
+  float max = 0.0f;
+  if (amax > 0.0f) {
+    const __m256 va = _mm256_set1_ps(amax);
+    for (int i = 0; i < 4; ++i) {
+      const int hits = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_and_ps(v[i], abs_mask8()), va, _CMP_EQ_OQ));
+      if (hits) {
+        alignas(32) float lanes[8];
+        _mm256_store_ps(lanes, v[i]);
+        max = lanes[__builtin_ctz(static_cast<unsigned>(hits))];
+        break;
+      }
+    }
+  }
+  const float d = max / -8.0f;
+  const float id = d != 0.0f ? 1.0f / d : 0.0f;
+  put_u16(out, fp32_to_fp16(d));
+  const __m256 vid = _mm256_set1_ps(id);
+  const __m256 voff = _mm256_set1_ps(8.5f);
+  __m256i n[4];
+  for (int i = 0; i < 4; ++i) {
+    // convert_to_int(x·id + 8.5), then min(15, int8 of its low byte), then its low nibble.
+    const __m256i q = _mm256_cvttps_epi32(_mm256_add_ps(_mm256_mul_ps(v[i], vid), voff));
+    const __m256i s8 = _mm256_srai_epi32(_mm256_slli_epi32(q, 24), 24);
+    n[i] = _mm256_and_si256(_mm256_min_epi32(s8, _mm256_set1_epi32(15)), _mm256_set1_epi32(0x0f));
+  }
+  // qs[j] = q[j] | q[j + 16] << 4: elements 0..7 with 16..23, 8..15 with 24..31.
+  const __m256i p0 = _mm256_or_si256(n[0], _mm256_slli_epi32(n[2], 4));
+  const __m256i p1 = _mm256_or_si256(n[1], _mm256_slli_epi32(n[3], 4));
+  const __m256i w = _mm256_packus_epi32(p0, p1);
+  const __m256i bytes = _mm256_packus_epi16(w, w);
+  const __m256i ordered = _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 2), _mm256_castsi256_si128(ordered));
+}
+
+GROVE_AVX2 void bf16_row_q8_0_avx2(const std::uint16_t* x, std::size_t blocks, std::uint8_t* out) {
+  __m256 v[4];
+  for (std::size_t b = 0; b < blocks; ++b) {
+    load_bf16_block(x + b * kLegacyBlock, v);
+    q8_0_block8(v, out + b * 34);
+  }
+}
+
+GROVE_AVX2 void bf16_row_q4_0_avx2(const std::uint16_t* x, std::size_t blocks, std::uint8_t* out) {
+  __m256 v[4];
+  for (std::size_t b = 0; b < blocks; ++b) {
+    load_bf16_block(x + b * kLegacyBlock, v);
+    q4_0_block8(v, out + b * 18);
+  }
+}
+
+GROVE_AVX2 void bf16_to_f32_avx2(const std::uint16_t* x, std::size_t n, float* out) {
+  std::size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x + i));
+    _mm256_storeu_ps(out + i, _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16)));
+  }
+  for (; i < n; ++i) out[i] = bits_float(static_cast<std::uint32_t>(x[i]) << 16);
+}
+#endif
 
 // --- K-quants ------------------------------------------------------------------------------
 
@@ -556,5 +686,44 @@ std::uint16_t fp32_to_bf16(float value) {
 }
 
 float bf16_to_fp32(std::uint16_t bits) { return bits_float(static_cast<std::uint32_t>(bits) << 16); }
+
+}  // namespace grove::formats
+
+namespace grove::formats {
+
+void bf16_row_to_f32(std::span<const std::uint16_t> in, float* out) {
+#if defined(GROVE_HAVE_AVX2_PATH)
+  if (cpu_has_avx2()) return bf16_to_f32_avx2(in.data(), in.size(), out);
+#endif
+  for (std::size_t i = 0; i < in.size(); ++i) out[i] = bf16_to_fp32(in[i]);
+}
+
+Status quantize_row_bf16(QuantType type, std::span<const std::uint16_t> in, std::span<std::uint8_t> out) {
+  const TypeInfo& t = info(type);
+  if (in.size() % t.block_elements != 0 || out.size() != quantized_row_size(type, in.size())) {
+    return invalid_argument(std::string(t.name) + ": a row of " + std::to_string(in.size()) +
+                            " elements does not fit a buffer of " + std::to_string(out.size()) + " bytes");
+  }
+#if defined(GROVE_HAVE_AVX2_PATH)
+  if (cpu_has_avx2() && type == QuantType::kQ8_0) {
+    bf16_row_q8_0_avx2(in.data(), in.size() / kLegacyBlock, out.data());
+    return Status::ok();
+  }
+  if (cpu_has_avx2() && type == QuantType::kQ4_0) {
+    bf16_row_q4_0_avx2(in.data(), in.size() / kLegacyBlock, out.data());
+    return Status::ok();
+  }
+#endif
+  // Other types (or no AVX2): decode a piece at a time into a buffer that stays in L1.
+  constexpr std::size_t kPiece = 4 * kSuperBlock;  // a multiple of every block size
+  alignas(32) float buf[kPiece];
+  std::uint8_t* dst = out.data();
+  for (std::size_t i = 0; i < in.size(); i += kPiece) {
+    const std::size_t n = std::min(kPiece, in.size() - i);
+    bf16_row_to_f32(in.subspan(i, n), buf);
+    for (std::size_t b = 0; b < n; b += t.block_elements, dst += t.block_bytes) t.quantize_block(buf + b, dst);
+  }
+  return Status::ok();
+}
 
 }  // namespace grove::formats

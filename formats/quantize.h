@@ -58,6 +58,13 @@ std::size_t quantized_row_size(QuantType type, std::size_t n);
 // defined for F16/BF16 (the reference quantizers' output for NaN depends on compiler choices).
 Status quantize_row(QuantType type, std::span<const float> in, std::span<std::uint8_t> out);
 
+// quantize_row for a row of BF16 values (their bits, as safetensors stores them): the same
+// bytes as decoding with bf16_to_fp32 and calling quantize_row, in one pass without a float
+// row (Q8_0 and Q4_0 use AVX2 when the CPU has it). Same REQUIRES as quantize_row.
+Status quantize_row_bf16(QuantType type, std::span<const std::uint16_t> in, std::span<std::uint8_t> out);
+// bf16_to_fp32 over a row (vectorised when the CPU allows). REQUIRES: out holds in.size() floats.
+void bf16_row_to_f32(std::span<const std::uint16_t> in, float* out);
+
 // Scalar conversions with ggml's rounding (round to nearest even), exposed for the GGUF writer
 // and tests. fp16_to_fp32 and bf16_to_fp32 are exact.
 std::uint16_t fp32_to_fp16(float value);

@@ -1,6 +1,6 @@
 #include "hub/export_cache.h"
 
-#include <fcntl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -38,35 +38,32 @@ Status StoredModelSource::read(const std::string& path, std::uint64_t offset, st
 // One running export, as a pipeline of two threads around a bounded ring of recent chunks:
 //   - the producer reads the exporter (quantized bytes) into a free ring slot and publishes it;
 //     readers are served from the ring as soon as a chunk is published;
-//   - the storer (the job's main thread) takes published chunks in order, writes them to the
-//     spool file and appends them to the BlobWriter (hashing, framing, packing); at the end it
-//     commits the blob, then records it.
-// A slot is reused only once the storer has consumed its chunk (so it is in the spool file by
-// then): memory stays bounded by the ring, and the producer waits when the storer falls more
-// than a ring behind. Readers read a chunk still in the ring from memory, an older one from the
-// spool file.
+//   - the storer (the job's main thread) takes published chunks in order and appends them to
+//     the BlobWriter (hashing, framing, packing); at the end it commits the blob, then records it.
+// A slot is reused only once the storer has appended its chunk: memory stays bounded by the
+// ring, and the producer waits when the storer falls more than a ring behind. There is one copy
+// of the bytes on disk, the blob's: a reader asking for a chunk that has left the ring waits for
+// the commit and reads the blob (an earlier version also wrote a spool file for such readers,
+// which cost as much CPU as the quantizing, page-cache copies being slow on a VM). The storer
+// runs at a lower CPU priority than the threads that quantize and send, so a client's stream
+// goes first while the ring has room.
 class ExportJob {
  public:
-  ExportJob(std::unique_ptr<StoredModelSource> source, std::unique_ptr<formats::GgufExport> exporter, std::string spool,
+  ExportJob(std::unique_ptr<StoredModelSource> source, std::unique_ptr<formats::GgufExport> exporter,
             std::size_t chunk, std::size_t slots)
       : source_(std::move(source)),
         exporter_(std::move(exporter)),
-        spool_(std::move(spool)),
         chunk_size_(std::max<std::size_t>(chunk, 1)),
         slots_(std::max<std::size_t>(slots, 1)),
         ring_(slots_) {}
   ~ExportJob() {
     if (thread_.joinable()) thread_.join();
-    if (fd_ >= 0) ::close(fd_);
-    ::unlink(spool_.c_str());
   }
 
   std::uint64_t size() const { return exporter_->size(); }
 
   Status start(registry::Registry& registry, storage::BlobStore& store, registry::ExportRecord record,
                std::function<void()> on_done) {
-    fd_ = ::open(spool_.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd_ < 0) return errno_status("open", spool_);
     // Not value-initialized: no page is touched before the producer fills it.
     for (Slot& slot : ring_) slot.data.reset(new std::uint8_t[chunk_size_]);
     thread_ = std::thread([this, &registry, &store, record = std::move(record), on_done = std::move(on_done)]() {
@@ -93,31 +90,31 @@ class ExportJob {
   }
 
   // Copies bytes at `offset` into `out`, waiting until the producer has published them.
+  // Returns 0 when they have left the ring: read them from committed_blob() then.
   Result<std::size_t> read_at(std::uint64_t offset, std::span<std::uint8_t> out) {
-    std::uint64_t available;
-    {
-      std::unique_lock lock(mu_);
-      cv_.wait(lock, [&] { return produced_ > offset || done_; });
-      if (produced_ <= offset && !error_.is_ok()) return error_;
-      if (produced_ <= offset) return internal_error("export ended before byte " + std::to_string(offset));
-      available = spooled_;
-      // Still in the ring: copy under the lock, so the slot cannot be reused meanwhile.
-      for (std::uint64_t c = first_in_ring_; c < published_; ++c) {
-        const Slot& slot = ring_[c % slots_];
-        if (offset >= slot.offset && offset < slot.offset + slot.length) {
-          std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(out.size(), slot.offset + slot.length - offset));
-          std::memcpy(out.data(), slot.data.get() + (offset - slot.offset), n);
-          return n;
-        }
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return produced_ > offset || done_; });
+    if (produced_ <= offset && !error_.is_ok()) return error_;
+    if (produced_ <= offset) return internal_error("export ended before byte " + std::to_string(offset));
+    // Still in the ring: copy under the lock, so the slot cannot be reused meanwhile.
+    for (std::uint64_t c = first_in_ring_; c < published_; ++c) {
+      const Slot& slot = ring_[c % slots_];
+      if (offset >= slot.offset && offset < slot.offset + slot.length) {
+        std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(out.size(), slot.offset + slot.length - offset));
+        std::memcpy(out.data(), slot.data.get() + (offset - slot.offset), n);
+        return n;
       }
     }
-    // Older than the ring: the storer wrote it to the spool file before its slot was reused
-    // (`available` is how far the spool file is written, past `offset` by then).
-    std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(out.size(), available - offset));
-    ssize_t got = ::pread(fd_, out.data(), n, static_cast<off_t>(offset));
-    if (got < 0) return errno_status("read", spool_);
-    if (got == 0) return internal_error("spool file ended before byte " + std::to_string(offset));
-    return static_cast<std::size_t>(got);
+    return std::size_t{0};
+  }
+
+  // The stored blob, once committed (waiting for it); the job's error if it failed first.
+  Result<Sha256Digest> committed_blob() {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return committed_.has_value() || done_; });
+    if (committed_) return *committed_;
+    if (!error_.is_ok()) return error_;
+    return Status(Code::kUnavailable, "export cancelled before it was stored");
   }
 
  private:
@@ -140,7 +137,7 @@ class ExportJob {
         cv_.wait(lock, [&] { return chunk < stored_ + slots_ || cancelled_ || storer_stopped_; });
         in_ring_wait_ += Clock::now() - t0;
         if (cancelled_ || storer_stopped_) return Status::ok();  // the storer reports why
-        // The chunk this slot held (if any) leaves the ring: readers now go to the spool file.
+        // The chunk this slot held (if any) leaves the ring: readers now wait for the blob.
         if (chunk >= slots_) first_in_ring_ = std::max(first_in_ring_, chunk - slots_ + 1);
       }
       Clock::time_point t1 = Clock::now();
@@ -160,14 +157,13 @@ class ExportJob {
     }
   }
 
-  // Storer side (the job's main thread): ring -> spool file and blob writer, then commit and
-  // record once the producer has finished.
+  // Storer side (the job's main thread): ring -> blob writer, then commit and record once the
+  // producer has finished.
   Status run(registry::Registry& registry, storage::BlobStore& store, registry::ExportRecord record) {
     // `record` is a copy: the caller logs the original.
     storage::WriteHints hints;
     hints.file_name = record.quant + ".gguf";
     hints.incompressible = true;  // quantized weights: zstd would spend seconds to save little
-    GROVE_ASSIGN_OR_RETURN(auto writer, store.begin_write(hints));
     const Clock::time_point began = Clock::now();
     Status produced;
     std::thread producer([&] {
@@ -179,8 +175,14 @@ class ExportJob {
       }
       cv_.notify_all();
     });
-    Clock::duration in_spool{}, in_store{}, in_idle{};
-    Status stored = store_chunks(*writer, in_spool, in_store, in_idle);
+    // Below the producer, the exporter's workers and the HTTP threads (a Linux thread's nice
+    // value is its own; threads the writer starts inherit it). Best effort.
+    (void)::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 10);
+    Clock::duration in_store{}, in_idle{};
+    Status stored;
+    auto writer = store.begin_write(hints);
+    if (writer.is_ok()) stored = store_chunks(**writer, in_store, in_idle);
+    else stored = writer.status();
     {
       std::lock_guard lock(mu_);
       storer_stopped_ = true;  // the producer may be waiting for ring space: let it go
@@ -196,14 +198,18 @@ class ExportJob {
                             std::to_string(exporter_->size()));
     }
     const Clock::time_point t3 = Clock::now();
-    GROVE_ASSIGN_OR_RETURN(storage::BlobInfo info, writer->commit(std::nullopt, exporter_->size()));
+    GROVE_ASSIGN_OR_RETURN(storage::BlobInfo info, (*writer)->commit(std::nullopt, exporter_->size()));
     in_store += Clock::now() - t3;
+    {
+      std::lock_guard lock(mu_);
+      committed_ = info.digest;
+    }
+    cv_.notify_all();
     auto ms = [](Clock::duration d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d).count(); };
     GROVE_LOG(kInfo, "export of " << record.commit_id << " at " << record.quant << ": " << produced_ << " bytes in "
                                   << ms(Clock::now() - began) << " ms (producer: waiting for quantized bytes "
                                   << ms(in_export_) << " ms, for ring space " << ms(in_ring_wait_)
-                                  << " ms; storer: spool " << ms(in_spool) << " ms, store " << ms(in_store)
-                                  << " ms, idle " << ms(in_idle) << " ms)");
+                                  << " ms; storer: store " << ms(in_store) << " ms, idle " << ms(in_idle) << " ms)");
     record.sha256 = info.digest;
     record.size = info.size;
     return registry.record_export(record);
@@ -213,8 +219,7 @@ class ExportJob {
   // cancellation stops the producer only: what is left here is at most a ring's worth, so an
   // export whose bytes were all produced (and perhaps already served) is still stored when the
   // hub shuts down right after.
-  Status store_chunks(storage::BlobWriter& writer, Clock::duration& in_spool, Clock::duration& in_store,
-                      Clock::duration& in_idle) {
+  Status store_chunks(storage::BlobWriter& writer, Clock::duration& in_store, Clock::duration& in_idle) {
     for (std::uint64_t chunk = 0;; ++chunk) {
       {
         Clock::time_point t0 = Clock::now();
@@ -226,20 +231,11 @@ class ExportJob {
       // The producer does not touch this slot until stored_ passes it.
       const Slot& slot = ring_[chunk % slots_];
       Clock::time_point t1 = Clock::now();
-      for (std::size_t done = 0; done < slot.length;) {
-        ssize_t w = ::pwrite(fd_, slot.data.get() + done, slot.length - done, static_cast<off_t>(slot.offset + done));
-        if (w < 0 && errno == EINTR) continue;
-        if (w < 0) return errno_status("write", spool_);
-        done += static_cast<std::size_t>(w);
-      }
-      Clock::time_point t2 = Clock::now();
-      in_spool += t2 - t1;
       GROVE_RETURN_IF_ERROR(writer.append({slot.data.get(), slot.length}));
-      in_store += Clock::now() - t2;
+      in_store += Clock::now() - t1;
       {
         std::lock_guard lock(mu_);
         stored_ = chunk + 1;
-        spooled_ = slot.offset + slot.length;
       }
       cv_.notify_all();
     }
@@ -247,8 +243,6 @@ class ExportJob {
 
   std::unique_ptr<StoredModelSource> source_;
   std::unique_ptr<formats::GgufExport> exporter_;
-  const std::string spool_;
-  int fd_ = -1;
   std::thread thread_;
   const std::size_t chunk_size_;  // bytes per ring slot
   const std::size_t slots_;  // ring slots
@@ -260,9 +254,9 @@ class ExportJob {
   bool cancelled_ = false;       // guarded by mu_
   std::uint64_t produced_ = 0;   // bytes published; guarded by mu_
   std::uint64_t published_ = 0;  // chunks published; guarded by mu_
-  std::uint64_t stored_ = 0;     // chunks spooled and appended; guarded by mu_
-  std::uint64_t spooled_ = 0;    // bytes written to the spool file; guarded by mu_
+  std::uint64_t stored_ = 0;     // chunks appended to the blob writer; guarded by mu_
   std::uint64_t first_in_ring_ = 0;  // oldest chunk still in the ring; guarded by mu_
+  std::optional<Sha256Digest> committed_;  // the blob, once committed; guarded by mu_
   bool producer_done_ = false;   // guarded by mu_
   bool storer_stopped_ = false;  // guarded by mu_
   bool done_ = false;            // guarded by mu_
@@ -271,14 +265,27 @@ class ExportJob {
 
 namespace {
 
+// Reads a running export: from the job's ring while the bytes are there, then (a reader that
+// fell a ring behind) from the stored blob once the job has committed it.
 class JobReader final : public storage::BlobReader {
  public:
-  JobReader(std::shared_ptr<ExportJob> job, std::uint64_t offset, std::uint64_t length)
-      : job_(std::move(job)), pos_(offset), length_(length), end_(offset + length) {}
+  JobReader(std::shared_ptr<ExportJob> job, storage::BlobStore& store, std::uint64_t offset, std::uint64_t length)
+      : job_(std::move(job)), store_(store), pos_(offset), length_(length), end_(offset + length) {}
   Result<std::size_t> read(std::span<std::uint8_t> out) override {
     if (pos_ >= end_) return std::size_t{0};
     out = out.subspan(0, std::min<std::uint64_t>(out.size(), end_ - pos_));
-    GROVE_ASSIGN_OR_RETURN(std::size_t n, job_->read_at(pos_, out));
+    std::size_t n = 0;
+    if (!blob_) {
+      GROVE_ASSIGN_OR_RETURN(n, job_->read_at(pos_, out));
+      if (n == 0) {  // left the ring
+        GROVE_ASSIGN_OR_RETURN(Sha256Digest digest, job_->committed_blob());
+        GROVE_ASSIGN_OR_RETURN(blob_, store_.open(digest, pos_, end_ - pos_));
+      }
+    }
+    if (blob_) {
+      GROVE_ASSIGN_OR_RETURN(n, blob_->read(out));
+      if (n == 0) return corrupt("stored export ended before byte " + std::to_string(pos_));
+    }
     pos_ += n;
     return n;
   }
@@ -286,6 +293,8 @@ class JobReader final : public storage::BlobReader {
 
  private:
   std::shared_ptr<ExportJob> job_;
+  storage::BlobStore& store_;
+  std::unique_ptr<storage::BlobReader> blob_;
   std::uint64_t pos_, length_, end_;
 };
 
@@ -299,7 +308,7 @@ Result<std::unique_ptr<storage::BlobReader>> ExportHandle::open(storage::BlobSto
                                                                 std::uint64_t length) const {
   if (stored) return store.open(stored->sha256, offset, length);
   if (!running) return internal_error("export handle without a source");
-  return std::unique_ptr<storage::BlobReader>(std::make_unique<JobReader>(running, offset, length));
+  return std::unique_ptr<storage::BlobReader>(std::make_unique<JobReader>(running, store, offset, length));
 }
 
 ExportCache::ExportCache(registry::Registry& registry, storage::BlobStore& store, std::string spool_dir,
@@ -385,9 +394,7 @@ Result<ExportHandle> ExportCache::get(const ExportRequest& request, bool start) 
 
   std::lock_guard lock(mu_);
   if (auto it = running_.find(key); it != running_.end()) return ExportHandle{it->second->size(), std::nullopt, it->second};
-  GROVE_RETURN_IF_ERROR(FileSystem::local().create_dirs(spool_dir_));
-  std::string spool = spool_dir_ + "/" + std::to_string(::getpid()) + "-" + std::to_string(next_spool_++) + ".gguf.part";
-  auto job = std::make_shared<ExportJob>(std::move(source), std::move(exporter), spool, ring_chunk_, ring_slots_);
+  auto job = std::make_shared<ExportJob>(std::move(source), std::move(exporter), ring_chunk_, ring_slots_);
   registry::ExportRecord record;
   record.repo_id = request.repo.id;
   record.commit_id = request.commit;

@@ -3,11 +3,12 @@
 //
 // The first request plans the export (formats/gguf_export.h: validation and layout, no weight
 // read) and starts a job of two threads: a producer reads the exporter into a bounded ring of
-// recent chunks, and a storer writes each chunk into a spool file under DATA/exports/ and into
-// a BlobWriter; when done it commits the blob and records it. Storing runs beside serving, so
-// it does not slow it (unless it falls a whole ring behind). Every request for that key while
-// it runs, whole or ranged, reads from the ring or, for older bytes, the spool file (waiting
-// for bytes not produced yet): one computation however many ask ("single flight"). Later
+// recent chunks, and a storer appends each chunk to a BlobWriter (the only copy written to
+// disk); when done it commits the blob and records it. Storing runs beside serving, at a
+// lower CPU priority, so it does not slow it (unless it falls a whole ring behind). Every
+// request for that key while it runs, whole or ranged, reads from the ring (waiting for bytes
+// not produced yet) or, for bytes that have left the ring, from the blob once committed
+// (waiting for the commit): one computation however many ask ("single flight"). Later
 // requests read the stored blob.
 //
 // Thread-safety: every method may be called from any thread. Destruction cancels running
@@ -54,7 +55,7 @@ struct ExportRequest {
   std::vector<registry::FileEntry> files;
 };
 
-// What a request is answered from: a stored blob, or a running job's spool.
+// What a request is answered from: a stored blob, or a running job.
 struct ExportHandle {
   std::uint64_t size = 0;
   std::optional<registry::ExportRecord> stored;
@@ -69,7 +70,8 @@ class ExportCache {
  public:
   // `threads` read and quantize each export (0: one per core). Each running export keeps its
   // last `ring_slots` chunks of `ring_chunk` bytes in memory (16 MiB by default; tests shrink
-  // it to reach the spool file).
+  // it so that readers fall behind it). `spool_dir` only holds files of earlier versions,
+  // removed here.
   ExportCache(registry::Registry& registry, storage::BlobStore& store, std::string spool_dir, unsigned threads = 0,
               std::size_t ring_chunk = 1 << 20, std::size_t ring_slots = 16);
   ~ExportCache();
@@ -90,9 +92,8 @@ class ExportCache {
   std::mutex mu_;
   std::map<std::string, std::shared_ptr<ExportJob>> running_;  // guarded by mu_
   // Jobs whose thread has ended, joined and dropped by the next get(); a reader may still hold
-  // one (its spool file goes with the last reference).
+  // one.
   std::vector<std::shared_ptr<ExportJob>> finished_;  // guarded by mu_
-  std::uint64_t next_spool_ = 0;                               // guarded by mu_
 };
 
 }  // namespace grove::hub

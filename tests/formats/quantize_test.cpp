@@ -231,6 +231,72 @@ TEST_CASE("quantizers are byte-identical to llama.cpp's reference", "[formats]")
   }
 }
 
+// The exporter feeds BF16 weights to quantize_row_bf16, which decodes and quantizes in one
+// pass (AVX2 for Q8_0 and Q4_0 when the CPU has it): the reference must agree on those rows.
+TEST_CASE("BF16 rows quantize to the reference's bytes in one pass", "[formats]") {
+  REQUIRE(GgmlReference::instance().error() == "");
+  GgmlReference& ref = GgmlReference::instance();
+  for (const DataSet& set : adversarial_data()) {
+    std::vector<std::uint16_t> bits(set.values.size());
+    std::vector<float> decoded(set.values.size());
+    for (std::size_t i = 0; i < bits.size(); ++i) {
+      bits[i] = fp32_to_bf16(set.values[i]);
+      decoded[i] = bf16_to_fp32(bits[i]);
+    }
+    for (QuantType type : kReferenceTypes) {
+      INFO(quant_type_name(type) << " on " << set.name << " as BF16");
+      GgmlRowFn ref_row = ref.row(type);
+      REQUIRE(ref_row);
+      const std::size_t row_bytes = quantized_row_size(type, set.row_length);
+      const std::size_t rows = bits.size() / set.row_length;
+      std::vector<std::uint8_t> ours(rows * row_bytes, 0xAA), theirs(rows * row_bytes, 0x55);
+      for (std::size_t r = 0; r < rows; ++r) {
+        REQUIRE(quantize_row_bf16(type, std::span(bits.data() + r * set.row_length, set.row_length),
+                                  std::span(ours.data() + r * row_bytes, row_bytes))
+                    .is_ok());
+        ref_row(decoded.data() + r * set.row_length, theirs.data() + r * row_bytes,
+                static_cast<std::int64_t>(set.row_length));
+      }
+      CHECK(ours == theirs);
+    }
+  }
+}
+
+// Every BF16 bit pattern, NaN and infinities included (where the reference's bytes are the
+// compiler's choice), gives the same bytes on the one-pass path as decoding then quantize_row.
+TEST_CASE("the one-pass BF16 path equals decoding then quantizing, for any bits", "[formats]") {
+  std::mt19937 rng(20261129);
+  std::uniform_int_distribution<int> any_bits(0, 0xffff);
+  std::normal_distribution<float> normal(0.0f, 0.02f);
+  constexpr std::size_t kRow = 4096;
+  std::vector<std::uint16_t> bits(kRow * 64);
+  for (std::size_t i = 0; i < bits.size(); ++i) {
+    const std::size_t row = i / kRow;
+    if (row < 24) bits[i] = static_cast<std::uint16_t>(any_bits(rng));          // anything
+    else if (row < 48) bits[i] = fp32_to_bf16(normal(rng));                      // weights
+    else if (row < 56) bits[i] = static_cast<std::uint16_t>(i % 7 == 0 ? 0x3f80 : 0xbf80);  // ±1 ties
+    else bits[i] = static_cast<std::uint16_t>((i % 32 == 5 ? 0x7f80 : 0x0001) | (i % 3 == 0 ? 0x8000 : 0));  // inf, subnormals
+  }
+  std::vector<float> decoded(bits.size());
+  for (std::size_t i = 0; i < bits.size(); ++i) decoded[i] = bf16_to_fp32(bits[i]);
+  std::vector<float> bulk(bits.size());
+  bf16_row_to_f32(bits, bulk.data());
+  CHECK(std::memcmp(bulk.data(), decoded.data(), bits.size() * sizeof(float)) == 0);
+  for (QuantType type : {QuantType::kQ8_0, QuantType::kQ4_0, QuantType::kQ5_0, QuantType::kQ4_K, QuantType::kF16}) {
+    INFO(quant_type_name(type));
+    const std::size_t row_bytes = quantized_row_size(type, kRow);
+    for (std::size_t r = 0; r < bits.size() / kRow; ++r) {
+      INFO("row " << r);
+      std::vector<std::uint8_t> fused(row_bytes, 0xAA), plain(row_bytes, 0x55);
+      REQUIRE(quantize_row_bf16(type, std::span(bits.data() + r * kRow, kRow), fused).is_ok());
+      REQUIRE(quantize_row(type, std::span(decoded.data() + r * kRow, kRow), plain).is_ok());
+      CHECK(fused == plain);
+    }
+  }
+  std::vector<std::uint8_t> out(100);
+  CHECK(quantize_row_bf16(QuantType::kQ8_0, std::span(bits.data(), 48), out).code() == Code::kInvalidArgument);
+}
+
 TEST_CASE("F16 and BF16 match ggml on every kind of float", "[formats]") {
   REQUIRE(GgmlReference::instance().error() == "");
   auto scalar_fp16 = GgmlReference::instance().function<std::uint16_t (*)(float)>("ggml_fp32_to_fp16");

@@ -233,8 +233,9 @@ std::size_t spool_files(const std::string& dir) {
 }  // namespace
 
 // A ring of two 4 KiB chunks, far smaller than the export: readers of a running export get
-// recent bytes from the ring and older ones from the spool file, and see exactly the bytes.
-TEST_CASE("export cache: readers of a running export span the ring and the spool file", "[hub]") {
+// recent bytes from the ring and older ones from the stored blob once committed (no spool
+// file is written), and see exactly the bytes.
+TEST_CASE("export cache: readers of a running export span the ring and the stored blob", "[hub]") {
   TempHub hub;
   auto files = tiny_files();
   std::string commit = push_model(*hub, files);
@@ -257,7 +258,7 @@ TEST_CASE("export cache: readers of a running export span the ring and the spool
     if (again->running) CHECK(again->running == handle->running);
 
     // One reader follows the producer in odd-sized pieces, another waits for the end and then
-    // reads everything (mostly from the spool file), a third reads a range across chunks.
+    // reads everything (mostly from the blob), a third reads a range across chunks.
     std::string followed, late, ranged;
     std::thread follower([&] { followed = read_handle(*hub, *handle, 0, want.size(), 1000); });
     std::optional<registry::ExportRecord> stored;
@@ -275,7 +276,7 @@ TEST_CASE("export cache: readers of a running export span the ring and the spool
     CHECK(stored->size == want.size());
     CHECK(stored->sha256 == Sha256::of(std::string_view(want)));
   }
-  CHECK(spool_files(spool_dir) == 0);  // the spool file goes with the job
+  CHECK(spool_files(spool_dir) == 0);  // no spool file is written
 }
 
 // Shutdown while an export runs: the cache's destructor cancels and joins the job's threads,
