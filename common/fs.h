@@ -20,6 +20,10 @@ class WritableFile {
   virtual Status append(std::span<const std::uint8_t> data) = 0;
   // Data appended so far reaches the disk before this returns ok.
   virtual Status sync() = 0;
+  // A hint: start writing what was appended so far to the disk without waiting for it, so a
+  // later sync() of a large file only waits for its tail. Never required for durability (that
+  // is sync()'s job), so wrappers may leave it as this no-op.
+  virtual void start_writeback() {}
   virtual Status close() = 0;
 };
 

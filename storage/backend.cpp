@@ -58,6 +58,8 @@ class LocalBackend final : public BlobBackend {
     return fs_.sync_dir(dir).with_context("put " + key);
   }
 
+  Result<std::unique_ptr<ObjectWriter>> begin_put() override;
+
   Result<std::size_t> get(const std::string& key, std::uint64_t offset, std::span<std::uint8_t> out) override {
     GROVE_RETURN_IF_ERROR(check_key(key));
     GROVE_ASSIGN_OR_RETURN(std::shared_ptr<ReadableFile> file, open_cached(key));
@@ -103,12 +105,24 @@ class LocalBackend final : public BlobBackend {
     return Status::ok();
   }
 
+  // Called by LocalObjectWriter::finish: renames the synced temporary file over the key.
+  Status install(const std::string& tmp, const std::string& key) {
+    GROVE_RETURN_IF_ERROR(check_key(key));
+    const std::string path = path_of(key);
+    const std::string dir = path.substr(0, path.rfind('/'));
+    GROVE_RETURN_IF_ERROR(make_dir_durable(dir).with_context("put " + key));
+    GROVE_RETURN_IF_ERROR(fs_.rename(tmp, path).with_context("put " + key));
+    forget(key);
+    return fs_.sync_dir(dir).with_context("put " + key);
+  }
+
+  FileSystem& fs() { return fs_; }
+  std::string path_of(const std::string& key) const { return root_ + "/" + key; }
+
  private:
   // Open read handles, so a frame read is one pread and no open(). Bounded; a put or remove of
   // a key drops its handle.
   static constexpr std::size_t kMaxOpenFiles = 256;
-
-  std::string path_of(const std::string& key) const { return root_ + "/" + key; }
 
   static Status missing_or(const Status& s, const std::string& key) {
     if (s.code() == Code::kNotFound) return not_found("object " + key + " not found");
@@ -186,6 +200,78 @@ class LocalBackend final : public BlobBackend {
   std::map<std::string, std::shared_ptr<ReadableFile>> open_;
 };
 
+// Streams into "incoming/<random>.tmp" under the root (list() never reports .tmp names), asking
+// the OS to start writing back every few MiB, so that the fsync in finish() finds most bytes
+// already on disk instead of writing the whole object while the caller waits.
+class LocalObjectWriter final : public ObjectWriter {
+ public:
+  LocalObjectWriter(LocalBackend& backend, std::string tmp, std::unique_ptr<WritableFile> file)
+      : backend_(backend), tmp_(std::move(tmp)), file_(std::move(file)) {}
+  ~LocalObjectWriter() override {
+    if (file_) (void)file_->close();
+    if (!finished_) (void)backend_.fs().remove(tmp_);
+  }
+
+  Status append(std::span<const std::uint8_t> data) override {
+    if (!file_) return internal_error("object writer used after finish");
+    GROVE_RETURN_IF_ERROR(file_->append(data));
+    size_ += data.size();
+    if (size_ - kicked_ >= kWritebackStep) {
+      file_->start_writeback();
+      kicked_ = size_;
+    }
+    return Status::ok();
+  }
+
+  Status finish(const std::string& key) override {
+    if (!file_) return internal_error("object writer used after finish");
+    Status s = file_->sync();
+    Status c = file_->close();
+    file_.reset();
+    if (!s.is_ok() || !c.is_ok()) return (s.is_ok() ? c : s).with_context("put " + key);
+    GROVE_RETURN_IF_ERROR(backend_.install(tmp_, key));
+    finished_ = true;
+    return Status::ok();
+  }
+
+  std::uint64_t size() const override { return size_; }
+
+ private:
+  static constexpr std::uint64_t kWritebackStep = 8u << 20;
+
+  LocalBackend& backend_;
+  const std::string tmp_;
+  std::unique_ptr<WritableFile> file_;
+  std::uint64_t size_ = 0;
+  std::uint64_t kicked_ = 0;
+  bool finished_ = false;
+};
+
+Result<std::unique_ptr<ObjectWriter>> LocalBackend::begin_put() {
+  // Temporary files need no durable folder: a crash loses them, which is what should happen.
+  const std::string dir = path_of("incoming");
+  if (!fs_.exists(dir)) GROVE_RETURN_IF_ERROR(fs_.create_dirs(dir));
+  const std::string tmp = dir + "/" + random_suffix() + std::string(kTmpSuffix);
+  GROVE_ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> file, fs_.create(tmp));
+  return std::unique_ptr<ObjectWriter>(std::make_unique<LocalObjectWriter>(*this, tmp, std::move(file)));
+}
+
+// BlobBackend::begin_put's default: the whole object in memory, put() at the end.
+class BufferedObjectWriter final : public ObjectWriter {
+ public:
+  explicit BufferedObjectWriter(BlobBackend& backend) : backend_(backend) {}
+  Status append(std::span<const std::uint8_t> data) override {
+    bytes_.insert(bytes_.end(), data.begin(), data.end());
+    return Status::ok();
+  }
+  Status finish(const std::string& key) override { return backend_.put(key, bytes_); }
+  std::uint64_t size() const override { return bytes_.size(); }
+
+ private:
+  BlobBackend& backend_;
+  std::vector<std::uint8_t> bytes_;
+};
+
 class MemoryBackend final : public BlobBackend {
  public:
   Status put(const std::string& key, std::span<const std::uint8_t> data) override {
@@ -248,11 +334,24 @@ class MemoryBackend final : public BlobBackend {
 
 }  // namespace
 
+Result<std::unique_ptr<ObjectWriter>> BlobBackend::begin_put() {
+  return std::unique_ptr<ObjectWriter>(std::make_unique<BufferedObjectWriter>(*this));
+}
+
 Result<std::unique_ptr<BlobBackend>> BlobBackend::local(const std::string& root, FileSystem& fs) {
   if (root.empty()) return invalid_argument("backend root is empty");
   std::string r = root;
   while (r.size() > 1 && r.back() == '/') r.pop_back();
   GROVE_RETURN_IF_ERROR(fs.create_dirs(r));
+  // Objects a crashed writer was streaming in: nobody finishes them after a day.
+  if (Result<std::vector<std::string>> names = fs.list(r + "/incoming"); names.is_ok()) {
+    constexpr std::int64_t kAbandonedAfter = 24 * 3600;
+    for (const std::string& name : *names) {
+      const std::string path = r + "/incoming/" + name;
+      Result<std::int64_t> mtime = fs.mtime(path);
+      if (ends_with(name, kTmpSuffix) && mtime.is_ok() && now_seconds() - *mtime > kAbandonedAfter) (void)fs.remove(path);
+    }
+  }
   return std::unique_ptr<BlobBackend>(std::make_unique<LocalBackend>(std::move(r), fs));
 }
 

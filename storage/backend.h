@@ -9,7 +9,10 @@
 //   key, kOutOfRange for an offset past the end.
 // - stat(key) gives the size; list(prefix) the keys starting with prefix, sorted; remove(key)
 //   is kNotFound for a missing key.
-// Thread-safety: every method may be called from any thread at once.
+// - begin_put() streams an object in: nothing is visible until ObjectWriter::finish(key), which
+//   then behaves like put(key, everything appended); a writer dropped unfinished leaves nothing.
+// Thread-safety: every method may be called from any thread at once (an ObjectWriter by one
+// thread at a time).
 #pragma once
 
 #include <cstdint>
@@ -28,6 +31,17 @@ struct ObjectInfo {
   std::int64_t mtime = 0;  // unix seconds of the put
 };
 
+// An object being streamed in (BlobBackend::begin_put), named only when it is finished: a pack's
+// name is the hash of its footer, known once its last frame is in.
+class ObjectWriter {
+ public:
+  virtual ~ObjectWriter() = default;  // unfinished: discarded
+  virtual Status append(std::span<const std::uint8_t> data) = 0;
+  // Makes the object visible under `key`, durable before it returns, as put() would.
+  virtual Status finish(const std::string& key) = 0;
+  virtual std::uint64_t size() const = 0;
+};
+
 class BlobBackend {
  public:
   virtual ~BlobBackend() = default;
@@ -38,6 +52,10 @@ class BlobBackend {
   virtual Result<ObjectInfo> stat(const std::string& key) = 0;
   virtual Result<std::vector<std::string>> list(const std::string& prefix) = 0;
   virtual Status remove(const std::string& key) = 0;
+  // Default: buffers the object in memory and put()s it at finish. The local backend writes a
+  // temporary file as the bytes come and starts their writeback early, so finish() mostly waits
+  // for the tail only.
+  virtual Result<std::unique_ptr<ObjectWriter>> begin_put();
 
   // Objects as files under `root` (created if needed), all I/O through `fs`, which must outlive
   // the backend. put writes "<key>.<random>.tmp", fsyncs it, renames it over the key and

@@ -69,12 +69,12 @@ class FramedWriter final : public BlobWriter {
   FramedWriter(std::shared_ptr<Core> core, WriteHints hints)
       : core_(std::move(core)), hints_(std::move(hints)),
         encode_on_worker_(core_->encode_on_worker.load()),
-        builder_(core_->options.pack_target_bytes, core_->take_buffer()) {}
+        pack_(*core_->backend, core_->options.pack_target_bytes, core_->take_buffer()) {}
 
   ~FramedWriter() override {
     stop_worker();
     if (state_ != State::kCommitted) discard_packs();
-    core_->give_buffer(builder_.release_buffer());
+    core_->give_buffer(pack_.release_buffer());
   }
 
   Status append(std::span<const std::uint8_t> data) override {
@@ -356,9 +356,8 @@ class FramedWriter final : public BlobWriter {
   // Adds an encoded frame to the open pack, sealing and putting the pack first when full.
   Status pack_frame(FrameJob& job) {
     const ElementType type = job.tensor ? job.tensor->type : ElementType::kBytes;
-    if (!builder_.fits(job.encoded.bytes.size())) GROVE_RETURN_IF_ERROR(seal_pack());
-    builder_.add(job.id, type, job.raw_length, job.encoded, job.base_id);
-    return Status::ok();
+    if (!pack_.fits(job.encoded.bytes.size())) GROVE_RETURN_IF_ERROR(seal_pack());
+    return pack_.add(job.id, type, job.raw_length, job.encoded, job.base_id);
   }
 
   // --- the pipeline ------------------------------------------------------------------------------
@@ -442,22 +441,21 @@ class FramedWriter final : public BlobWriter {
     if (spare_raw_.size() < 8) spare_raw_.push_back(std::move(v));
   }
 
-  // Seals the open pack (dropping frames another upload indexed meanwhile) and puts it.
+  // Seals the open pack: its bytes are already streaming to the backend, so this writes the
+  // footer and waits for the rest to be durable. A frame another upload indexed meanwhile stays
+  // in the pack as dead bytes (PackStreamWriter cannot drop it; the index keeps the first copy).
   Status seal_pack() {
-    if (builder_.empty()) return Status::ok();
-    PackBuilder::Sealed sealed = builder_.seal([&](const Blake3Digest& id) {
-      Result<std::optional<FrameLocation>> known = core_->index->find_frame(id);
-      return !known.is_ok() || !*known;
-    });
-    if (sealed.name.empty()) return Status::ok();
-    const std::string key = pack_key(sealed.name);
-    // Recorded before the put: a put that fails half-way may still leave the object.
-    sealed_.push_back(NewPack{sealed.name, sealed.bytes.size(), std::move(sealed.entries)});
-    return core_->backend->put(key, sealed.bytes);
+    if (pack_.empty()) return Status::ok();
+    PackStreamWriter::Sealed sealed;
+    Status s = pack_.seal(sealed);
+    // Recorded even when installing failed: a failed install may still leave the object.
+    if (!sealed.name.empty()) sealed_.push_back(NewPack{sealed.name, sealed.size, std::move(sealed.entries)});
+    return s;
   }
 
   void discard_packs() {
     (void)drain();
+    pack_.abandon();
     for (const NewPack& p : sealed_) (void)core_->backend->remove(pack_key(p.name));
     sealed_.clear();
   }
@@ -499,7 +497,7 @@ class FramedWriter final : public BlobWriter {
   std::vector<std::uint8_t> base_raw_;
   std::vector<std::pair<std::uint64_t, Blake3Digest>> recipe_;
   std::unordered_set<Blake3Digest, DigestHash> written_;  // frames in this upload's packs
-  PackBuilder builder_;    // used by the worker while it runs
+  PackStreamWriter pack_;  // the open pack; used by the worker while it runs
   std::vector<NewPack> sealed_;  // likewise
 
   std::mutex mu_;
@@ -513,10 +511,125 @@ class FramedWriter final : public BlobWriter {
   std::thread worker_;  // last: started after, and joined before, everything it uses
 };
 
+// Walks a file's recipe and loads (decodes, verifies) the frame covering a position. Recipe
+// rows are fetched in batches: a whole-file read of a huge file holds one batch.
+class FrameWalker {
+ public:
+  FrameWalker(std::shared_ptr<Core> core, const Sha256Digest& digest) : core_(std::move(core)), digest_(digest) {}
+
+  // Loads the frame covering `pos` into `out`; `start` is its file offset.
+  Status load(std::uint64_t pos, std::vector<std::uint8_t>& out, std::uint64_t& start) {
+    while (next_ < batch_.size() && batch_[next_].raw_offset + batch_[next_].frame.raw_length <= pos) ++next_;
+    if (next_ >= batch_.size() || batch_[next_].raw_offset > pos) {
+      GROVE_ASSIGN_OR_RETURN(batch_, core_->index->recipe_from(digest_, pos, kBatch));
+      next_ = 0;
+    }
+    if (batch_.empty()) return corrupt("its recipe ends before byte " + std::to_string(pos));
+    const RecipeEntry& e = batch_[next_];
+    if (e.frame.pack.empty()) return corrupt("frame " + e.frame.id.hex().substr(0, 16) + " is missing from the index");
+    if (e.raw_offset > pos || pos - e.raw_offset >= e.frame.raw_length)
+      return corrupt("its recipe has no frame at byte " + std::to_string(pos));
+    GROVE_RETURN_IF_ERROR(core_->load_frame(e.frame, e.base ? &*e.base : nullptr, scratch_, out));
+    start = e.raw_offset;
+    return Status::ok();
+  }
+
+ private:
+  static constexpr std::size_t kBatch = 256;
+
+  std::shared_ptr<Core> core_;
+  const Sha256Digest digest_;
+  std::vector<RecipeEntry> batch_;
+  std::size_t next_ = 0;
+  FrameScratch scratch_;
+};
+
+// Decodes the frames after the reader's current one on a thread of its own, a few ahead, so a
+// long read uses a second core: the next frames are read, decoded and verified while the
+// caller sends the current one. Frames come out in file order; buffers go round (a fresh
+// 1 MiB buffer per frame would cost a page fault per 4 KiB).
+class FramePrefetcher {
+ public:
+  FramePrefetcher(std::shared_ptr<Core> core, const Sha256Digest& digest, std::uint64_t from, std::uint64_t end)
+      : walker_(std::move(core), digest), pos_(from), end_(end), thread_([this] { run(); }) {}
+
+  ~FramePrefetcher() {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+  // The next frame in order into `frame` (whose old buffer is recycled).
+  Status take(std::vector<std::uint8_t>& frame, std::uint64_t& start) {
+    std::unique_lock lock(mu_);
+    if (frame.capacity() > 0 && spare_.size() < kDepth + 1) spare_.push_back(std::move(frame));
+    frame = {};
+    cv_.wait(lock, [&] { return !ready_.empty() || done_; });
+    if (ready_.empty()) return corrupt("its frames end before the range does");
+    Ready r = std::move(ready_.front());
+    ready_.pop_front();
+    cv_.notify_all();
+    if (!r.status.is_ok()) return r.status;
+    frame = std::move(r.bytes);
+    start = r.start;
+    return Status::ok();
+  }
+
+ private:
+  static constexpr std::size_t kDepth = 2;  // frames decoded ahead
+
+  struct Ready {
+    Status status;
+    std::vector<std::uint8_t> bytes;
+    std::uint64_t start = 0;
+  };
+
+  void run() {
+    for (;;) {
+      std::vector<std::uint8_t> buffer;
+      {
+        std::unique_lock lock(mu_);
+        cv_.wait(lock, [&] { return stop_ || ready_.size() < kDepth; });
+        if (stop_ || pos_ >= end_) break;
+        if (!spare_.empty()) {
+          buffer = std::move(spare_.back());
+          spare_.pop_back();
+        }
+      }
+      std::uint64_t start = 0;
+      Status s = walker_.load(pos_, buffer, start);
+      const std::uint64_t next = start + buffer.size();
+      std::lock_guard lock(mu_);
+      ready_.push_back(Ready{s, std::move(buffer), start});
+      cv_.notify_all();
+      if (!s.is_ok()) break;
+      pos_ = next;
+    }
+    std::lock_guard lock(mu_);
+    done_ = true;
+    cv_.notify_all();
+  }
+
+  FrameWalker walker_;  // used by the thread only
+  std::uint64_t pos_;
+  const std::uint64_t end_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Ready> ready_;
+  std::vector<std::vector<std::uint8_t>> spare_;
+  bool stop_ = false;
+  bool done_ = false;
+  std::thread thread_;  // last: started once the rest is ready
+};
+
 class FramedReader final : public BlobReader {
  public:
   FramedReader(std::shared_ptr<Core> core, const Sha256Digest& digest, std::uint64_t offset, std::uint64_t length)
-      : core_(std::move(core)), digest_(digest), pos_(offset), end_(offset + length), length_(length) {}
+      : core_(std::move(core)), digest_(digest), pos_(offset), end_(offset + length), length_(length),
+        walker_(core_, digest_) {}
 
   Result<std::size_t> read(std::span<std::uint8_t> out) override {
     if (!failure_.is_ok()) return failure_;
@@ -541,23 +654,20 @@ class FramedReader final : public BlobReader {
   std::uint64_t length() const override { return length_; }
 
  private:
-  // Recipe rows are fetched in batches: a whole-file read of a huge file holds one batch.
-  static constexpr std::size_t kBatch = 256;
-
+  // The first frame is loaded here; a read that goes on to the frame right after it hands the
+  // rest of the range to a prefetcher (short Range reads never start a thread).
   Status load_at(std::uint64_t pos) {
-    while (next_ < batch_.size() && batch_[next_].raw_offset + batch_[next_].frame.raw_length <= pos) ++next_;
-    if (next_ >= batch_.size() || batch_[next_].raw_offset > pos) {
-      GROVE_ASSIGN_OR_RETURN(batch_, core_->index->recipe_from(digest_, pos, kBatch));
-      next_ = 0;
-    }
-    if (batch_.empty()) return corrupt("its recipe ends before byte " + std::to_string(pos));
-    const RecipeEntry& e = batch_[next_];
-    if (e.frame.pack.empty()) return corrupt("frame " + e.frame.id.hex().substr(0, 16) + " is missing from the index");
-    if (e.raw_offset > pos || pos - e.raw_offset >= e.frame.raw_length)
-      return corrupt("its recipe has no frame at byte " + std::to_string(pos));
+    const bool sequential = have_frame_ && pos == frame_start_ + frame_.size();
     have_frame_ = false;
-    GROVE_RETURN_IF_ERROR(core_->load_frame(e.frame, e.base ? &*e.base : nullptr, scratch_, frame_));
-    frame_start_ = e.raw_offset;
+    if (!sequential && prefetch_) prefetch_.reset();  // reads are sequential; be safe anyway
+    if (sequential && !prefetch_) prefetch_ = std::make_unique<FramePrefetcher>(core_, digest_, pos, end_);
+    if (prefetch_) {
+      GROVE_RETURN_IF_ERROR(prefetch_->take(frame_, frame_start_));
+      if (pos < frame_start_ || pos - frame_start_ >= frame_.size())
+        return corrupt("its recipe has no frame at byte " + std::to_string(pos));
+    } else {
+      GROVE_RETURN_IF_ERROR(walker_.load(pos, frame_, frame_start_));
+    }
     have_frame_ = true;
     return Status::ok();
   }
@@ -569,12 +679,11 @@ class FramedReader final : public BlobReader {
   const std::uint64_t length_;
   Status failure_;  // sticky: once a read fails, every later read fails the same way
 
-  std::vector<RecipeEntry> batch_;
-  std::size_t next_ = 0;
-  FrameScratch scratch_;
+  FrameWalker walker_;
   std::vector<std::uint8_t> frame_;  // the last decoded frame, kept for the next read
   std::uint64_t frame_start_ = 0;
   bool have_frame_ = false;
+  std::unique_ptr<FramePrefetcher> prefetch_;  // last: joined before the rest goes
 };
 
 class FramedBlobStore final : public BlobStore {

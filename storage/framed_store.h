@@ -6,8 +6,8 @@
 // at each tensor's first byte, every other byte range through the Xet CDC chunker. Each frame
 // is named by the BLAKE3 of its bytes and stored once: a frame already indexed or already in
 // this upload is only referenced. New frames are encoded (codec.h; deltas against the base
-// model's tensor when WriteHints name base files and sampling confirms the base helps) into an
-// in-memory pack, sealed and put to the backend when full. commit() verifies size and digest,
+// model's tensor when WriteHints name base files and sampling confirms the base helps) and
+// streamed into the open pack's object (BlobBackend::begin_put), sealed when full. commit() verifies size and digest,
 // seals the last pack, then writes index rows and the recipe in one transaction: only then is
 // the blob visible. A writer that fails or is dropped deletes the packs it put.
 // Pipeline: hashing, framing, BLAKE3 and the dedup lookup run on the thread calling append();
@@ -16,7 +16,8 @@
 //
 // Reads (BlobReader): the recipe gives the frames covering the range in O(log n); each is read
 // with one backend get, decoded (a delta decodes its base first; deltas are one level deep),
-// checked against its BLAKE3 id, and kept as the reader's last frame for the next read.
+// checked against its BLAKE3 id, and kept as the reader's last frame for the next read. Past
+// the first frame, a prefetch thread decodes the next frames ahead.
 #pragma once
 
 #include <cstdint>
@@ -30,8 +31,8 @@
 namespace grove::storage {
 
 struct FramedStoreOptions {
-  // Packs are sealed at this size (at most kMaxPackBytes). A writer holds one open pack in
-  // memory, so this bounds a writer's memory too.
+  // Packs are sealed at this size (at most kMaxPackBytes). The open pack streams to the
+  // backend; a writer holds only a 4 MiB staging buffer of it (the memory backend buffers it whole).
   std::uint64_t pack_target_bytes = 32ull << 20;
   // Raw size of tensor frames (rounded down to whole elements).
   std::uint32_t tensor_frame_bytes = 1u << 20;

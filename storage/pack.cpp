@@ -197,6 +197,105 @@ PackBuilder::Sealed PackBuilder::seal(const std::function<bool(const Blake3Diges
   return sealed;
 }
 
+namespace {
+// Frames are staged and appended in pieces of about this size: few syscalls, a small buffer.
+constexpr std::size_t kStagingBytes = 4u << 20;
+}  // namespace
+
+PackStreamWriter::PackStreamWriter(BlobBackend& backend, std::uint64_t target_bytes, std::vector<std::uint8_t> staging)
+    : backend_(backend), target_bytes_(target_bytes), staging_(std::move(staging)) {
+  staging_.clear();
+}
+
+std::vector<std::uint8_t> PackStreamWriter::release_buffer() {
+  abandon();
+  std::vector<std::uint8_t> out;
+  out.swap(staging_);
+  return out;
+}
+
+bool PackStreamWriter::fits(std::size_t stored_length) const {
+  if (entries_.empty()) return true;
+  return entries_.size() < kMaxPackFrames && bytes() + kFrameHeaderSize + stored_length + kPackEntrySize <= target_bytes_;
+}
+
+Status PackStreamWriter::flush() {
+  if (staging_.empty()) return Status::ok();
+  Status s = object_->append(staging_);
+  staging_.clear();
+  return s;
+}
+
+Status PackStreamWriter::write(std::span<const std::uint8_t> bytes) {
+  written_ += bytes.size();
+  if (staging_.size() + bytes.size() > kStagingBytes) GROVE_RETURN_IF_ERROR(flush());
+  if (bytes.size() >= kStagingBytes) return object_->append(bytes);
+  if (staging_.capacity() < kStagingBytes) staging_.reserve(kStagingBytes);
+  staging_.insert(staging_.end(), bytes.begin(), bytes.end());
+  return Status::ok();
+}
+
+Status PackStreamWriter::add(const Blake3Digest& id, ElementType type, std::uint32_t raw_length,
+                             const EncodedFrame& frame, const std::optional<Blake3Digest>& base) {
+  if (!object_) {
+    GROVE_ASSIGN_OR_RETURN(object_, backend_.begin_put());
+    staging_.clear();
+    written_ = 0;
+    GROVE_RETURN_IF_ERROR(write(std::span(reinterpret_cast<const std::uint8_t*>(kPackMagic), kPackMagicSize)));
+  }
+  PackEntry e;
+  e.id = id;
+  e.base = base;
+  e.offset = written_;
+  e.raw_offset = entries_.empty() ? 0 : entries_.back().raw_offset + entries_.back().raw_length;
+  e.raw_length = raw_length;
+  e.stored_length = static_cast<std::uint32_t>(frame.bytes.size());
+  e.codec = frame.codec;
+  e.type = type;
+  e.checksum = stored_checksum(frame.bytes);
+  FrameHeader h{e.codec, e.type, e.raw_length, e.stored_length, e.base};
+  std::uint8_t header[kFrameHeaderSize];
+  h.encode_to(header);
+  entries_.push_back(e);
+  GROVE_RETURN_IF_ERROR(write(header));
+  return write(frame.bytes);
+}
+
+Status PackStreamWriter::seal(Sealed& out) {
+  out = Sealed{};
+  if (entries_.empty()) {
+    abandon();
+    return Status::ok();
+  }
+  const std::uint64_t footer_offset = written_;
+  std::vector<std::uint8_t> tail(entries_.size() * kPackEntrySize + kPackTrailerSize);
+  for (std::size_t i = 0; i < entries_.size(); ++i) encode_entry(entries_[i], tail.data() + i * kPackEntrySize);
+  std::uint8_t* trailer = tail.data() + entries_.size() * kPackEntrySize;
+  put_u32(trailer, static_cast<std::uint32_t>(entries_.size()));
+  put_u64(trailer + 8, footer_offset);
+  random_nonce(std::span<std::uint8_t, 16>(trailer + 16, 16));
+  std::memcpy(trailer + 32, kTrailerMagic, 8);
+  out.name = pack_name(std::span<const std::uint8_t>(tail).first(entries_.size() * kPackEntrySize),
+                       std::span<const std::uint8_t>(trailer + 16, 16));
+  out.entries = std::move(entries_);
+  entries_.clear();
+  Status s = write(tail);
+  if (s.is_ok()) s = flush();
+  out.size = written_;
+  if (s.is_ok()) s = object_->finish(pack_key(out.name));
+  object_.reset();
+  staging_.clear();
+  written_ = 0;
+  return s;
+}
+
+void PackStreamWriter::abandon() {
+  object_.reset();
+  entries_.clear();
+  staging_.clear();
+  written_ = 0;
+}
+
 Result<std::vector<PackEntry>> read_pack_footer(BlobBackend& backend, const std::string& name) {
   const std::string key = pack_key(name);
   GROVE_ASSIGN_OR_RETURN(ObjectInfo info, backend.stat(key));

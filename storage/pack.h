@@ -106,6 +106,48 @@ class PackBuilder {
   bool sealed_ = false;  // buffer_ holds a finished pack; the next add() restarts
 };
 
+// Streams frames straight into a backend object (BlobBackend::begin_put) as they come, so a
+// writer holds a small staging buffer instead of a whole pack, and the object's bytes start
+// reaching the disk while the pack fills. The same byte format as PackBuilder. Unlike
+// PackBuilder::seal it cannot drop frames at the end: a frame that another upload indexed
+// meanwhile stays in the pack as dead bytes (the index keeps the first location).
+class PackStreamWriter {
+ public:
+  // `staging` may be a recycled buffer (its capacity is what matters).
+  PackStreamWriter(BlobBackend& backend, std::uint64_t target_bytes, std::vector<std::uint8_t> staging = {});
+  std::vector<std::uint8_t> release_buffer();
+
+  bool empty() const { return entries_.empty(); }
+  std::size_t frame_count() const { return entries_.size(); }
+  std::uint64_t bytes() const { return written_ + entries_.size() * kPackEntrySize + kPackTrailerSize; }
+  bool fits(std::size_t stored_length) const;
+  // Opens the object with the first frame.
+  Status add(const Blake3Digest& id, ElementType type, std::uint32_t raw_length, const EncodedFrame& frame,
+             const std::optional<Blake3Digest>& base);
+
+  struct Sealed {
+    std::string name;  // set before the object is installed: a failed install may still leave it
+    std::uint64_t size = 0;
+    std::vector<PackEntry> entries;
+  };
+  // Writes the footer and installs the object under pack_key(name); the writer is empty after,
+  // whatever the outcome. `out.name` is empty when there was no frame.
+  Status seal(Sealed& out);
+  // Drops the open pack, if any (nothing becomes visible).
+  void abandon();
+
+ private:
+  Status write(std::span<const std::uint8_t> bytes);
+  Status flush();
+
+  BlobBackend& backend_;
+  std::uint64_t target_bytes_;
+  std::unique_ptr<ObjectWriter> object_;
+  std::vector<std::uint8_t> staging_;
+  std::uint64_t written_ = 0;  // pack bytes so far (staged or appended)
+  std::vector<PackEntry> entries_;
+};
+
 // Reads and checks a pack's footer (for fsck and repair tools): kCorrupt when it is malformed
 // or does not match the pack's name.
 Result<std::vector<PackEntry>> read_pack_footer(BlobBackend& backend, const std::string& name);

@@ -141,3 +141,31 @@ TEST_CASE("the local backend leaves no temporary files and its objects survive a
   REQUIRE(again.is_ok());
   CHECK(get_all(**again, "packs/ab/x.pack") == random_bytes(6000, 10));
 }
+
+TEMPLATE_TEST_CASE("a streamed object is invisible until finished, and a dropped one leaves nothing", "[storage]",
+                   LocalFixture, MemoryFixture) {
+  TestType fx;
+  BlobBackend& b = *fx.backend;
+  const auto data = random_bytes(9u << 20, 7);  // over the local writer's writeback step
+  {
+    auto w = b.begin_put();
+    REQUIRE(w.is_ok());
+    for (std::size_t at = 0; at < data.size(); at += 1000003)
+      REQUIRE((*w)->append(std::span(data).subspan(at, std::min<std::size_t>(1000003, data.size() - at))).is_ok());
+    CHECK((*w)->size() == data.size());
+    CHECK(b.stat("packs/cd/streamed.pack").status().code() == Code::kNotFound);
+    REQUIRE((*w)->finish("packs/cd/streamed.pack").is_ok());
+  }
+  CHECK(get_all(b, "packs/cd/streamed.pack") == data);
+  CHECK(b.list("packs/").value() == std::vector<std::string>{"packs/cd/streamed.pack"});
+  {
+    auto w = b.begin_put();
+    REQUIRE(w.is_ok());
+    REQUIRE((*w)->append(std::span(data).first(5000)).is_ok());
+  }  // dropped unfinished
+  CHECK(b.list("").value() == std::vector<std::string>{"packs/cd/streamed.pack"});
+  if constexpr (std::is_same_v<TestType, LocalFixture>) {
+    // No temporary file left behind either.
+    for (const std::string& f : fx.files()) CHECK(f.find(".tmp") == std::string::npos);
+  }
+}
