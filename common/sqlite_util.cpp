@@ -89,6 +89,11 @@ void Stmt::bind(int index, std::nullptr_t) {
   if (rc != SQLITE_OK && bind_rc_ == SQLITE_OK) bind_rc_ = rc;
 }
 
+void Stmt::bind(int index, std::span<const std::uint8_t> blob) {
+  int rc = sqlite3_bind_blob64(stmt_, index, blob.data(), blob.size(), SQLITE_TRANSIENT);
+  if (rc != SQLITE_OK && bind_rc_ == SQLITE_OK) bind_rc_ = rc;
+}
+
 Result<bool> Stmt::step() {
   if (bind_rc_ != SQLITE_OK) return sqlite_status(bind_rc_, db_, "binding a statement parameter");
   int rc = sqlite3_step(stmt_);
@@ -115,6 +120,14 @@ std::string Stmt::text(int column) const {
 std::optional<std::string> Stmt::optional_text(int column) const {
   if (sqlite3_column_type(stmt_, column) == SQLITE_NULL) return std::nullopt;
   return text(column);
+}
+
+bool Stmt::is_null(int column) const { return sqlite3_column_type(stmt_, column) == SQLITE_NULL; }
+
+std::span<const std::uint8_t> Stmt::blob(int column) const {
+  const auto* p = static_cast<const std::uint8_t*>(sqlite3_column_blob(stmt_, column));
+  if (p == nullptr) return {};
+  return {p, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, column))};
 }
 
 // --- Db
@@ -170,6 +183,8 @@ Result<std::int64_t> Db::pragma_int(const std::string& name) {
   if (!row) return internal_error("PRAGMA " + name + " returned no row");
   return stmt.int64(0);
 }
+
+void Db::set_busy_timeout(int milliseconds) { sqlite3_busy_timeout(db_, milliseconds); }
 
 // --- Transaction
 

@@ -3,13 +3,16 @@
 // SQLITE_OPEN_NOMUTEX): its owner guarantees that (the registry's writer mutex and reader pool).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 
+#include "common/digest.h"
 #include "common/status.h"
 
 struct sqlite3;
@@ -42,6 +45,20 @@ class Stmt {
   void bind(int index, const char* value) { bind(index, std::string_view(value)); }
   void bind(int index, const std::optional<std::string>& value);
   void bind(int index, std::nullptr_t);
+  // A BLOB (digests: the storage index keys frames and files by their raw bytes).
+  void bind(int index, std::span<const std::uint8_t> blob);
+  template <std::size_t N>
+  void bind(int index, const Digest<N>& digest) {
+    bind(index, std::span<const std::uint8_t>(digest.bytes));
+  }
+  template <std::size_t N>
+  void bind(int index, const std::optional<Digest<N>>& digest) {
+    if (digest) {
+      bind(index, *digest);
+    } else {
+      bind(index, nullptr);
+    }
+  }
 
   // Rewinds the statement and clears its bindings, to run it again.
   void reset();
@@ -50,10 +67,30 @@ class Stmt {
   Result<bool> step();
   // Steps to completion, for statements without result rows.
   Status run();
+  // Steps through every row, calling f() at each (it reads the columns from this Stmt).
+  template <typename F>
+  Status for_each_row(F&& f) {
+    for (;;) {
+      GROVE_ASSIGN_OR_RETURN(bool row, step());
+      if (!row) return Status::ok();
+      f();
+    }
+  }
 
   std::int64_t int64(int column) const;
   std::string text(int column) const;
   std::optional<std::string> optional_text(int column) const;
+  bool is_null(int column) const;
+  // Valid until the next step() or reset().
+  std::span<const std::uint8_t> blob(int column) const;
+  // False (out untouched) unless the column is a BLOB of exactly N bytes.
+  template <std::size_t N>
+  bool digest(int column, Digest<N>& out) const {
+    std::span<const std::uint8_t> b = blob(column);
+    if (b.size() != N) return false;
+    std::copy(b.begin(), b.end(), out.bytes.begin());
+    return true;
+  }
 
  private:
   friend class Db;
@@ -81,6 +118,8 @@ class Db {
   std::int64_t changes() const;
   // PRAGMA <name> as an integer.
   Result<std::int64_t> pragma_int(const std::string& name);
+  // Replaces open()'s busy timeout (how long a statement waits for another connection's lock).
+  void set_busy_timeout(int milliseconds);
 
  private:
   explicit Db(sqlite3* db) : db_(db) {}

@@ -4,7 +4,15 @@
 // several repos counts for the first repo listing it, so the per-repo stored bytes add up to
 // the store's. A repo's raw bytes are all of its distinct files (every revision); its dedup
 // saving is what it did not have to store because the bytes were already there.
+//
+// The route answers from figures kept per data folder (FiguresCache): the store's statistics
+// are rescanned only after the index changed (storage::StoreStatsCache), and the registry's
+// file references are re-read only after a registry write or every kRefsTtl (another process
+// may write grove.db). So a request costs a pragma, a stat() and the per-viewer filter.
+#include <chrono>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <set>
 
 #include "hub/handlers.h"
@@ -17,6 +25,8 @@ namespace grove::hub {
 namespace {
 
 using nlohmann::json;
+
+constexpr std::chrono::seconds kRefsTtl{5};
 
 struct Totals {
   std::uint64_t files = 0, raw = 0, stored = 0, dedup = 0, codec = 0, delta = 0;
@@ -31,24 +41,24 @@ struct Totals {
   }
 };
 
-}  // namespace
-
-Result<json> storage_stats_json(const std::string& data_dir, const std::optional<std::string>& viewer,
-                                bool include_private) {
-  GROVE_ASSIGN_OR_RETURN(auto maintenance, storage::StorageMaintenance::open_local(data_dir + "/storage"));
-  GROVE_ASSIGN_OR_RETURN(storage::StoreStats stats, maintenance->stats());
-  GROVE_ASSIGN_OR_RETURN(std::vector<registry::StorageRef> refs, registry::list_storage_refs(data_dir + "/grove.db"));
-
-  // Each stored file's own numbers go to the first repo naming it; every repo naming it counts
-  // its raw bytes, the others as deduplicated.
+// Every repo's figures and the store's, before a viewer's filter.
+struct Figures {
   std::map<std::string, Totals> repos;
   std::map<std::string, bool> is_private;
+  Totals all;
+  std::uint64_t frames = 0, delta_frames = 0, packs = 0, pack_bytes = 0;
+};
+
+Figures tally(const storage::StoreStats& stats, const std::vector<registry::StorageRef>& refs) {
+  Figures out;
+  // Each stored file's own numbers go to the first repo naming it; every repo naming it counts
+  // its raw bytes, the others as deduplicated.
   std::map<Sha256Digest, std::string> owner;
   std::map<std::string, std::set<Sha256Digest>> seen;
   for (const registry::StorageRef& r : refs) {
-    is_private[r.repo] = r.is_private;
+    out.is_private[r.repo] = r.is_private;
     if (!seen[r.repo].insert(r.sha256).second) continue;
-    Totals& t = repos[r.repo];
+    Totals& t = out.repos[r.repo];
     auto it = stats.files.find(r.sha256);
     if (it == stats.files.end()) continue;  // not stored (damaged, or gone)
     const storage::FileStorageStats& f = it->second;
@@ -63,18 +73,25 @@ Result<json> storage_stats_json(const std::string& data_dir, const std::optional
       t.dedup += f.raw_bytes;
     }
   }
-  Totals all;
   for (const auto& [digest, f] : stats.files) {
-    ++all.files;
-    all.raw += f.raw_bytes;
-    all.stored += f.stored_bytes;
-    all.dedup += f.dedup_saved();
-    all.codec += f.codec_saved;
-    all.delta += f.delta_saved;
+    ++out.all.files;
+    out.all.raw += f.raw_bytes;
+    out.all.stored += f.stored_bytes;
+    out.all.dedup += f.dedup_saved();
+    out.all.codec += f.codec_saved;
+    out.all.delta += f.delta_saved;
   }
+  out.frames = stats.frame_count;
+  out.delta_frames = stats.delta_frames;
+  out.packs = stats.pack_count;
+  out.pack_bytes = stats.pack_bytes;
+  return out;
+}
+
+json render(const Figures& figures, const std::optional<std::string>& viewer, bool include_private) {
   json per_repo = json::array();
-  for (const auto& [repo, t] : repos) {
-    if (is_private[repo] && !include_private) {
+  for (const auto& [repo, t] : figures.repos) {
+    if (figures.is_private.at(repo) && !include_private) {
       const std::string ns = repo.substr(0, repo.find('/'));
       if (!viewer || *viewer != ns) continue;
     }
@@ -82,19 +99,73 @@ Result<json> storage_stats_json(const std::string& data_dir, const std::optional
     j["repo"] = repo;
     per_repo.push_back(std::move(j));
   }
-  json total = all.to_json();
-  total["frames"] = stats.frame_count;
-  total["delta_frames"] = stats.delta_frames;
-  total["packs"] = stats.pack_count;
-  total["pack_bytes"] = stats.pack_bytes;  // on disk, garbage not yet collected included
+  json total = figures.all.to_json();
+  total["frames"] = figures.frames;
+  total["delta_frames"] = figures.delta_frames;
+  total["packs"] = figures.packs;
+  total["pack_bytes"] = figures.pack_bytes;  // on disk, garbage not yet collected included
   return json{{"total", std::move(total)}, {"repos", std::move(per_repo)}};
+}
+
+// The figures of one data folder, tallied again only when the store's statistics changed (a
+// new object from StoreStatsCache), the registry's write generation moved, or kRefsTtl passed.
+class FiguresCache {
+ public:
+  explicit FiguresCache(std::string data_dir) : data_dir_(std::move(data_dir)) {}
+
+  Result<std::shared_ptr<const Figures>> get(std::uint64_t generation) {
+    std::lock_guard lock(mu_);
+    if (!store_) {
+      GROVE_ASSIGN_OR_RETURN(store_, storage::StoreStatsCache::open(data_dir_ + "/storage"));
+    }
+    GROVE_ASSIGN_OR_RETURN(std::shared_ptr<const storage::StoreStats> stats, store_->get());
+    const auto now = std::chrono::steady_clock::now();
+    if (figures_ && stats == stats_ && generation == generation_ && now < expires_) return figures_;
+    GROVE_ASSIGN_OR_RETURN(std::vector<registry::StorageRef> refs, registry::list_storage_refs(data_dir_ + "/grove.db"));
+    figures_ = std::make_shared<const Figures>(tally(*stats, refs));
+    stats_ = std::move(stats);
+    generation_ = generation;
+    expires_ = now + kRefsTtl;
+    return figures_;
+  }
+
+ private:
+  std::mutex mu_;
+  const std::string data_dir_;
+  std::unique_ptr<storage::StoreStatsCache> store_;   // guarded by mu_
+  std::shared_ptr<const storage::StoreStats> stats_;  // what figures_ was tallied from
+  std::uint64_t generation_ = 0;                      // the registry's, read before the tally
+  std::chrono::steady_clock::time_point expires_;
+  std::shared_ptr<const Figures> figures_;
+};
+
+// One FiguresCache per data folder, kept here so that the route stays within this file. Never
+// destroyed: a request may still be answered while the process exits.
+FiguresCache& figures_of(const std::string& data_dir) {
+  static std::mutex mu;
+  static auto* caches = new std::map<std::string, std::unique_ptr<FiguresCache>>();
+  std::lock_guard lock(mu);
+  auto& cache = (*caches)[data_dir];
+  if (!cache) cache = std::make_unique<FiguresCache>(data_dir);
+  return *cache;
+}
+
+}  // namespace
+
+Result<json> storage_stats_json(const std::string& data_dir, const std::optional<std::string>& viewer,
+                                bool include_private) {
+  GROVE_ASSIGN_OR_RETURN(auto maintenance, storage::StorageMaintenance::open_local(data_dir + "/storage"));
+  GROVE_ASSIGN_OR_RETURN(storage::StoreStats stats, maintenance->stats());
+  GROVE_ASSIGN_OR_RETURN(std::vector<registry::StorageRef> refs, registry::list_storage_refs(data_dir + "/grove.db"));
+  return render(tally(stats, refs), viewer, include_private);
 }
 
 Result<Response> handle_storage_stats(Hub& hub, Request& request, const RouteParams&) {
   std::optional<std::string> viewer;
   if (request.caller) viewer = request.caller->user.name;
-  GROVE_ASSIGN_OR_RETURN(json stats, storage_stats_json(hub.options().data_dir, viewer, false));
-  return Response::json(stats);
+  const std::uint64_t generation = hub.registry().write_generation();
+  GROVE_ASSIGN_OR_RETURN(std::shared_ptr<const Figures> figures, figures_of(hub.options().data_dir).get(generation));
+  return Response::json(render(*figures, viewer, false));
 }
 
 }  // namespace grove::hub

@@ -26,7 +26,9 @@
 #include "storage/codec.h"
 #include "storage/pack.h"
 
-struct sqlite3;
+namespace grove::sql {
+class Db;  // common/sqlite_util.h
+}
 
 namespace grove::storage {
 
@@ -97,14 +99,14 @@ class FrameIndex {
   // --- maintenance queries (storage/maintenance.cpp: gc, fsck, stats) ---------------------------
   // Runs `f` on this index's connection under its mutex. The SQL of gc, fsck and stats lives in
   // maintenance.cpp; it may add its own tables (gc_*) and triggers to this database.
-  Status with_connection(const std::function<Status(sqlite3*)>& f);
+  Status with_connection(const std::function<Status(sql::Db&)>& f);
 
  private:
-  explicit FrameIndex(sqlite3* db) : db_(db) {}
+  explicit FrameIndex(std::unique_ptr<sql::Db> db);
   Status insert_pack(const NewPack& pack, std::int64_t now, std::int64_t& pack_id);
 
   std::mutex mu_;
-  sqlite3* db_;
+  std::unique_ptr<sql::Db> db_;
 };
 
 }  // namespace grove::storage

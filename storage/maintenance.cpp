@@ -2,96 +2,50 @@
 #include "storage/maintenance.h"
 
 #include <fcntl.h>
-#include <sqlite3.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <mutex>
 #include <set>
 #include <unordered_map>
 #include <unordered_set>
 
+#include "common/sqlite_util.h"
 #include "storage/framed_core.h"
 #include "storage/framed_store.h"
+#include "storage/index.h"
 #include "storage/pack.h"
 
 namespace grove::storage {
 namespace {
+
+using sql::Db;
+using sql::Stmt;
 
 std::int64_t clock_seconds() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 
-Status sql_error(sqlite3* db, const std::string& what) {
-  return io_error("storage maintenance: " + what + ": " + sqlite3_errmsg(db));
+Result<sql::Transaction> begin_write(Db& db) { return sql::Transaction::begin(db, sql::Transaction::Kind::kWrite); }
+
+// Runs one statement without result rows, `args` bound to ?1..?n.
+template <typename... Args>
+Status run_sql(Db& db, const std::string& sql, const Args&... args) {
+  GROVE_ASSIGN_OR_RETURN(Stmt s, db.prepare(sql));
+  return s.bind_all(args...).run();
 }
 
-Status exec(sqlite3* db, const std::string& sql) {
-  char* err = nullptr;
-  if (sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
-    std::string msg = err ? err : "unknown error";
-    sqlite3_free(err);
-    return io_error("storage maintenance: " + msg);
-  }
-  return Status::ok();
-}
-
-class Stmt {
- public:
-  Stmt(sqlite3* db, const char* sql) : db_(db) { rc_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr); }
-  ~Stmt() { sqlite3_finalize(stmt_); }
-  Stmt(const Stmt&) = delete;
-  Stmt& operator=(const Stmt&) = delete;
-  Status prepared() const { return rc_ == SQLITE_OK ? Status::ok() : sql_error(db_, "prepare"); }
-  Stmt& bind(int i, std::int64_t v) {
-    sqlite3_bind_int64(stmt_, i, v);
-    return *this;
-  }
-  template <std::size_t N>
-  Stmt& bind(int i, const Digest<N>& d) {
-    sqlite3_bind_blob(stmt_, i, d.bytes.data(), N, SQLITE_TRANSIENT);
-    return *this;
-  }
-  int step() { return sqlite3_step(stmt_); }
-  Status run(const std::string& what) {
-    int rc = step();
-    return rc == SQLITE_DONE || rc == SQLITE_ROW ? Status::ok() : sql_error(db_, what);
-  }
-  void reset() {
-    sqlite3_reset(stmt_);
-    sqlite3_clear_bindings(stmt_);
-  }
-  std::int64_t i64(int col) const { return sqlite3_column_int64(stmt_, col); }
-  bool is_null(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
-  std::string text(int col) const {
-    const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, col));
-    return p ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col))) : std::string();
-  }
-  template <std::size_t N>
-  bool digest(int col, Digest<N>& out) const {
-    if (sqlite3_column_bytes(stmt_, col) != static_cast<int>(N)) return false;
-    std::memcpy(out.bytes.data(), sqlite3_column_blob(stmt_, col), N);
-    return true;
-  }
-
- private:
-  sqlite3* db_;
-  sqlite3_stmt* stmt_ = nullptr;
-  int rc_;
-};
-
-// Runs a query with one int64 result.
-Result<std::int64_t> scalar(sqlite3* db, const char* sql, std::int64_t p1 = 0) {
-  Stmt s(db, sql);
-  GROVE_RETURN_IF_ERROR(s.prepared());
-  if (std::strchr(sql, '?')) s.bind(1, p1);
-  int rc = s.step();
-  if (rc == SQLITE_ROW) return s.i64(0);
-  if (rc == SQLITE_DONE) return std::int64_t{0};
-  return sql_error(db, "query");
+// A query's one integer result (0 when it returns no row).
+template <typename... Args>
+Result<std::int64_t> scalar(Db& db, const std::string& sql, const Args&... args) {
+  GROVE_ASSIGN_OR_RETURN(Stmt s, db.prepare(sql));
+  GROVE_ASSIGN_OR_RETURN(bool row, s.bind_all(args...).step());
+  return row ? s.int64(0) : std::int64_t{0};
 }
 
 // The graveyard and the resurrection triggers (maintenance.h, steps 1 and 2). Columns mirror
@@ -130,29 +84,6 @@ BEGIN
 END;
 )sql";
 
-// RAII transaction on a raw connection: rolls back unless committed.
-class Tx {
- public:
-  explicit Tx(sqlite3* db) : db_(db) { status_ = exec(db, "BEGIN IMMEDIATE"); }
-  ~Tx() {
-    if (status_.is_ok() && !done_) (void)exec(db_, "ROLLBACK");
-  }
-  const Status& begun() const { return status_; }
-  Status commit() {
-    done_ = true;
-    return exec(db_, "COMMIT");
-  }
-  Status rollback() {
-    done_ = true;
-    return exec(db_, "ROLLBACK");
-  }
-
- private:
-  sqlite3* db_;
-  Status status_;
-  bool done_ = false;
-};
-
 // flock on a file next to the index: one gc or repair at a time.
 class GcLock {
  public:
@@ -187,6 +118,8 @@ struct FrameRow {
   FrameLocation location() const {
     return FrameLocation{id, pack, offset, stored_length, raw_length, codec, type, base};
   }
+  // How fsck's problems and gc's errors name a frame.
+  std::string label() const { return "frame " + id.hex().substr(0, 16) + " in pack " + pack.substr(0, 16); }
 };
 
 constexpr const char* kFrameColumns =
@@ -195,20 +128,26 @@ constexpr const char* kFrameColumns =
 FrameRow read_frame_row(const Stmt& s) {
   FrameRow r;
   s.digest(0, r.id);
-  r.pack_id = s.i64(1);
+  r.pack_id = s.int64(1);
   r.pack = s.text(2);
-  r.offset = static_cast<std::uint64_t>(s.i64(3));
-  r.stored_length = static_cast<std::uint32_t>(s.i64(4));
-  r.raw_length = static_cast<std::uint32_t>(s.i64(5));
-  r.codec = static_cast<Codec>(s.i64(6));
-  r.type = static_cast<ElementType>(s.i64(7));
-  if (!s.is_null(8)) {
-    Blake3Digest b;
-    if (s.digest(8, b)) r.base = b;
-  }
-  r.checksum = static_cast<std::uint64_t>(s.i64(9));
+  r.offset = static_cast<std::uint64_t>(s.int64(3));
+  r.stored_length = static_cast<std::uint32_t>(s.int64(4));
+  r.raw_length = static_cast<std::uint32_t>(s.int64(5));
+  r.codec = static_cast<Codec>(s.int64(6));
+  r.type = static_cast<ElementType>(s.int64(7));
+  Blake3Digest b;
+  if (s.digest(8, b)) r.base = b;
+  r.checksum = static_cast<std::uint64_t>(s.int64(9));
   return r;
 }
+
+// One frame as Impl::read_frames hands it on.
+struct StoredFrame {
+  const FrameRow& row;
+  Status read;                            // the backend get of its header and payload
+  bool intact = false;                    // read, and the payload matches the index's checksum
+  std::span<const std::uint8_t> payload;  // when intact; valid until the next frame
+};
 
 struct DigestHash {
   template <std::size_t N>
@@ -237,6 +176,67 @@ bool worth_rewriting(std::uint64_t live_bytes, std::uint64_t size, std::uint64_t
   return live_bytes < payload && static_cast<double>(live_bytes) < below * static_cast<double>(payload);
 }
 
+// What fsck has found so far.
+struct FsckFindings {
+  std::unordered_map<Blake3Digest, const FrameRow*, DigestHash> indexed;  // every frame row
+  std::set<std::string> damaged_packs;
+  std::unordered_set<Blake3Digest, DigestHash> bad_frames;
+  std::set<Sha256Digest> damaged_files;
+};
+
+// The statistics of maintenance.h, in one read transaction so that a concurrent commit is
+// counted whole or not at all.
+Result<StoreStats> compute_stats(Db& db) {
+  StoreStats out;
+  GROVE_ASSIGN_OR_RETURN(sql::Transaction tx, sql::Transaction::begin(db, sql::Transaction::Kind::kRead));
+  {
+    struct FrameInfo {
+      std::uint32_t raw = 0, stored = 0;
+      bool delta = false;
+    };
+    std::unordered_map<Blake3Digest, FrameInfo, DigestHash> frames;
+    GROVE_ASSIGN_OR_RETURN(Stmt f, db.prepare("SELECT id, raw_length, stored_length, base IS NOT NULL FROM frames"));
+    GROVE_RETURN_IF_ERROR(f.for_each_row([&] {
+      Blake3Digest id;
+      f.digest(0, id);
+      FrameInfo info{static_cast<std::uint32_t>(f.int64(1)), static_cast<std::uint32_t>(f.int64(2)), f.int64(3) != 0};
+      frames[id] = info;
+      ++out.frame_count;
+      if (info.delta) ++out.delta_frames;
+    }));
+    GROVE_ASSIGN_OR_RETURN(Stmt files, db.prepare("SELECT sha256, size FROM files"));
+    GROVE_RETURN_IF_ERROR(files.for_each_row([&] {
+      Sha256Digest d;
+      files.digest(0, d);
+      out.files[d].raw_bytes = static_cast<std::uint64_t>(files.int64(1));
+    }));
+    // Each frame belongs to the oldest file naming it.
+    GROVE_ASSIGN_OR_RETURN(Stmt r, db.prepare("SELECT r.file, r.frame FROM recipes r JOIN files f ON f.sha256 = r.file "
+                                              "ORDER BY f.created_at, r.file, r.raw_offset"));
+    std::unordered_set<Blake3Digest, DigestHash> owned;
+    GROVE_RETURN_IF_ERROR(r.for_each_row([&] {
+      Sha256Digest file;
+      Blake3Digest frame;
+      r.digest(0, file);
+      r.digest(1, frame);
+      auto it = frames.find(frame);
+      if (it == frames.end() || !owned.insert(frame).second) return;
+      FileStorageStats& s = out.files[file];
+      const FrameInfo& fi = it->second;
+      s.unique_raw_bytes += fi.raw;
+      s.stored_bytes += fi.stored + kFrameHeaderSize;
+      const std::uint64_t saved = fi.raw > fi.stored ? fi.raw - fi.stored : 0;
+      (fi.delta ? s.delta_saved : s.codec_saved) += saved;
+    }));
+    GROVE_ASSIGN_OR_RETURN(std::int64_t n, scalar(db, "SELECT count(*) FROM packs"));
+    GROVE_ASSIGN_OR_RETURN(std::int64_t bytes, scalar(db, "SELECT coalesce(sum(size), 0) FROM packs"));
+    out.pack_count = static_cast<std::uint64_t>(n);
+    out.pack_bytes = static_cast<std::uint64_t>(bytes);
+  }
+  GROVE_RETURN_IF_ERROR(tx.commit());
+  return out;
+}
+
 }  // namespace
 
 struct StorageMaintenance::Impl {
@@ -249,39 +249,52 @@ struct StorageMaintenance::Impl {
 
   Status ensure_schema() {
     if (schema_ready) return Status::ok();
-    GROVE_RETURN_IF_ERROR(index().with_connection([](sqlite3* db) { return exec(db, kGcSchema); }));
+    GROVE_RETURN_IF_ERROR(index().with_connection([](Db& db) { return db.exec(kGcSchema); }));
     schema_ready = true;
     return Status::ok();
   }
 
-  Result<std::vector<FrameRow>> frames_where(const std::string& where, std::int64_t param, bool has_param) {
+  // Frame rows (with their pack's name) chosen by `where`, with `param` as ?1 when given.
+  Result<std::vector<FrameRow>> frames_where(const std::string& where, std::optional<std::int64_t> param = {}) {
     std::vector<FrameRow> out;
-    GROVE_RETURN_IF_ERROR(index().with_connection([&](sqlite3* db) -> Status {
-      std::string sql = std::string("SELECT ") + kFrameColumns +
-                        " FROM frames f JOIN packs p ON p.id = f.pack_id " + where;
-      Stmt s(db, sql.c_str());
-      GROVE_RETURN_IF_ERROR(s.prepared());
-      if (has_param) s.bind(1, param);
-      int rc;
-      while ((rc = s.step()) == SQLITE_ROW) out.push_back(read_frame_row(s));
-      return rc == SQLITE_DONE ? Status::ok() : sql_error(db, "list frames");
+    GROVE_RETURN_IF_ERROR(index().with_connection([&](Db& db) -> Status {
+      GROVE_ASSIGN_OR_RETURN(
+          Stmt s, db.prepare(std::string("SELECT ") + kFrameColumns + " FROM frames f JOIN packs p ON p.id = f.pack_id " + where));
+      if (param) s.bind(1, *param);
+      return s.for_each_row([&] { out.push_back(read_frame_row(s)); });
     }));
     return out;
   }
 
-  Result<std::vector<PackRow>> packs(const char* sql, std::int64_t param) {
+  // Pack rows chosen by `where` (on packs p), with `param` as ?1 when given.
+  Result<std::vector<PackRow>> packs(const std::string& where, std::optional<std::int64_t> param = {}) {
     std::vector<PackRow> out;
-    GROVE_RETURN_IF_ERROR(index().with_connection([&](sqlite3* db) -> Status {
-      Stmt s(db, sql);
-      GROVE_RETURN_IF_ERROR(s.prepared());
-      if (std::strchr(sql, '?')) s.bind(1, param);
-      int rc;
-      while ((rc = s.step()) == SQLITE_ROW)
-        out.push_back(PackRow{s.i64(0), s.text(1), static_cast<std::uint64_t>(s.i64(2)),
-                              static_cast<std::uint64_t>(s.i64(3))});
-      return rc == SQLITE_DONE ? Status::ok() : sql_error(db, "list packs");
+    GROVE_RETURN_IF_ERROR(index().with_connection([&](Db& db) -> Status {
+      GROVE_ASSIGN_OR_RETURN(Stmt s, db.prepare("SELECT p.id, p.name, p.size, p.frame_count FROM packs p " + where));
+      if (param) s.bind(1, *param);
+      return s.for_each_row([&] {
+        out.push_back(PackRow{s.int64(0), s.text(1), static_cast<std::uint64_t>(s.int64(2)),
+                              static_cast<std::uint64_t>(s.int64(3))});
+      });
     }));
     return out;
+  }
+
+  // The walk gc's rewrite, fsck's check and fsck --repair's salvage share: each frame's stored
+  // bytes (header and payload, one backend get) read from its pack and checked against the
+  // checksum the index holds, then handed to `visit`; an error `visit` returns ends the walk.
+  Status read_frames(const std::vector<FrameRow>& frames, const std::function<Status(const StoredFrame&)>& visit) {
+    std::vector<std::uint8_t> buf;
+    for (const FrameRow& f : frames) {
+      buf.resize(kFrameHeaderSize + f.stored_length);
+      StoredFrame frame{f, get_exact(*core.backend, pack_key(f.pack), f.offset, buf)};
+      if (frame.read.is_ok()) {
+        frame.payload = std::span<const std::uint8_t>(buf).subspan(kFrameHeaderSize);
+        frame.intact = stored_checksum(frame.payload) == f.checksum;
+      }
+      GROVE_RETURN_IF_ERROR(visit(frame));
+    }
+    return Status::ok();
   }
 
   // Copies `frames` (rows of one pack) into new packs: stored bytes read back and checked
@@ -302,19 +315,15 @@ struct StorageMaintenance::Impl {
       written += pack.size;
       return Status::ok();
     };
-    std::vector<std::uint8_t> buf;
-    for (const FrameRow& f : frames) {
-      buf.resize(kFrameHeaderSize + f.stored_length);
-      GROVE_RETURN_IF_ERROR(get_exact(*core.backend, pack_key(f.pack), f.offset, buf));
-      std::span<const std::uint8_t> payload = std::span<const std::uint8_t>(buf).subspan(kFrameHeaderSize);
-      if (stored_checksum(payload) != f.checksum)
-        return corrupt("frame " + f.id.hex().substr(0, 16) + " in pack " + f.pack.substr(0, 16) +
-                       " fails its checksum; run grove fsck");
-      EncodedFrame encoded{f.codec, std::vector<std::uint8_t>(payload.begin(), payload.end())};
+    GROVE_RETURN_IF_ERROR(read_frames(frames, [&](const StoredFrame& f) -> Status {
+      GROVE_RETURN_IF_ERROR(f.read);
+      if (!f.intact) return corrupt(f.row.label() + " fails its checksum; run grove fsck");
+      EncodedFrame encoded{f.row.codec, std::vector<std::uint8_t>(f.payload.begin(), f.payload.end())};
       if (!builder.fits(encoded.bytes.size())) GROVE_RETURN_IF_ERROR(flush());
-      builder.add(f.id, f.type, f.raw_length, std::move(encoded), f.base);
+      builder.add(f.row.id, f.row.type, f.row.raw_length, std::move(encoded), f.row.base);
       ++frames_copied;
-    }
+      return Status::ok();
+    }));
     GROVE_RETURN_IF_ERROR(flush());
     return written;
   }
@@ -323,143 +332,99 @@ struct StorageMaintenance::Impl {
   // packs, in one transaction; rolls back when `dry_run`.
   Status unlink(const std::vector<Sha256Digest>& live, std::int64_t now, std::int64_t cutoff, double rewrite_below,
                 bool dry_run, GcReport& report) {
-    return index().with_connection([&](sqlite3* db) -> Status {
-      Tx tx(db);
-      GROVE_RETURN_IF_ERROR(tx.begun());
-      GROVE_RETURN_IF_ERROR(exec(db,
-                                 "CREATE TEMP TABLE IF NOT EXISTS gc_live(sha BLOB PRIMARY KEY) WITHOUT ROWID;"
-                                 "CREATE TEMP TABLE IF NOT EXISTS gc_dead(sha BLOB PRIMARY KEY) WITHOUT ROWID;"
-                                 "CREATE TEMP TABLE IF NOT EXISTS gc_live_frames(id BLOB PRIMARY KEY) WITHOUT ROWID;"
-                                 "DELETE FROM gc_live; DELETE FROM gc_dead; DELETE FROM gc_live_frames;"));
-      {
-        Stmt ins(db, "INSERT OR IGNORE INTO gc_live(sha) VALUES(?1)");
-        GROVE_RETURN_IF_ERROR(ins.prepared());
-        for (const Sha256Digest& d : live) {
-          ins.reset();
-          ins.bind(1, d);
-          GROVE_RETURN_IF_ERROR(ins.run("insert live file"));
-        }
-      }
-      {
-        Stmt dead(db,
-                  "INSERT INTO gc_dead SELECT sha256 FROM files WHERE created_at <= ?1 "
-                  "AND sha256 NOT IN (SELECT sha FROM gc_live)");
-        GROVE_RETURN_IF_ERROR(dead.prepared());
-        dead.bind(1, cutoff);
-        GROVE_RETURN_IF_ERROR(dead.run("find dead files"));
-      }
-      report.files_unlinked = static_cast<std::uint64_t>(sqlite3_changes(db));
-      {
-        Stmt mv(db,
-                "INSERT OR REPLACE INTO gc_files SELECT sha256, size, frame_count, created_at, ?1 FROM files "
-                "WHERE sha256 IN (SELECT sha FROM gc_dead)");
-        GROVE_RETURN_IF_ERROR(mv.prepared());
-        mv.bind(1, now);
-        GROVE_RETURN_IF_ERROR(mv.run("unlink files"));
-      }
-      GROVE_RETURN_IF_ERROR(exec(db,
-                                 "INSERT OR REPLACE INTO gc_recipes SELECT * FROM recipes WHERE file IN (SELECT sha FROM gc_dead);"
-                                 "INSERT OR REPLACE INTO gc_tensors SELECT * FROM tensors WHERE file IN (SELECT sha FROM gc_dead);"
-                                 "DELETE FROM recipes WHERE file IN (SELECT sha FROM gc_dead);"
-                                 "DELETE FROM tensors WHERE file IN (SELECT sha FROM gc_dead);"
-                                 "DELETE FROM files WHERE sha256 IN (SELECT sha FROM gc_dead);"
-                                 "INSERT OR IGNORE INTO gc_live_frames SELECT frame FROM recipes;"));
-      {
-        // Frames of young packs stay whatever names them: an upload may be about to.
-        Stmt young(db,
-                   "INSERT OR IGNORE INTO gc_live_frames SELECT f.id FROM frames f JOIN packs p ON p.id = f.pack_id "
-                   "WHERE p.created_at > ?1");
-        GROVE_RETURN_IF_ERROR(young.prepared());
-        young.bind(1, cutoff);
-        GROVE_RETURN_IF_ERROR(young.run("keep young frames"));
-      }
+    return index().with_connection([&](Db& db) -> Status {
+      GROVE_ASSIGN_OR_RETURN(sql::Transaction tx, begin_write(db));
+      GROVE_RETURN_IF_ERROR(db.exec("CREATE TEMP TABLE IF NOT EXISTS gc_live(sha BLOB PRIMARY KEY) WITHOUT ROWID;"
+                                    "CREATE TEMP TABLE IF NOT EXISTS gc_dead(sha BLOB PRIMARY KEY) WITHOUT ROWID;"
+                                    "CREATE TEMP TABLE IF NOT EXISTS gc_live_frames(id BLOB PRIMARY KEY) WITHOUT ROWID;"
+                                    "DELETE FROM gc_live; DELETE FROM gc_dead; DELETE FROM gc_live_frames;"));
+      for (const Sha256Digest& d : live)
+        GROVE_RETURN_IF_ERROR(run_sql(db, "INSERT OR IGNORE INTO gc_live(sha) VALUES(?1)", d));
+      GROVE_RETURN_IF_ERROR(run_sql(db,
+                                    "INSERT INTO gc_dead SELECT sha256 FROM files WHERE created_at <= ?1 "
+                                    "AND sha256 NOT IN (SELECT sha FROM gc_live)",
+                                    cutoff));
+      report.files_unlinked = static_cast<std::uint64_t>(db.changes());
+      GROVE_RETURN_IF_ERROR(run_sql(db,
+                                    "INSERT OR REPLACE INTO gc_files SELECT sha256, size, frame_count, created_at, ?1 "
+                                    "FROM files WHERE sha256 IN (SELECT sha FROM gc_dead)",
+                                    now));
+      GROVE_RETURN_IF_ERROR(db.exec("INSERT OR REPLACE INTO gc_recipes SELECT * FROM recipes WHERE file IN (SELECT sha FROM gc_dead);"
+                                    "INSERT OR REPLACE INTO gc_tensors SELECT * FROM tensors WHERE file IN (SELECT sha FROM gc_dead);"
+                                    "DELETE FROM recipes WHERE file IN (SELECT sha FROM gc_dead);"
+                                    "DELETE FROM tensors WHERE file IN (SELECT sha FROM gc_dead);"
+                                    "DELETE FROM files WHERE sha256 IN (SELECT sha FROM gc_dead);"
+                                    "INSERT OR IGNORE INTO gc_live_frames SELECT frame FROM recipes;"));
+      // Frames of young packs stay whatever names them: an upload may be about to.
+      GROVE_RETURN_IF_ERROR(run_sql(db,
+                                    "INSERT OR IGNORE INTO gc_live_frames SELECT f.id FROM frames f "
+                                    "JOIN packs p ON p.id = f.pack_id WHERE p.created_at > ?1",
+                                    cutoff));
       // Delta bases of live frames (deltas are one level deep: one pass suffices).
-      GROVE_RETURN_IF_ERROR(exec(db,
-                                 "INSERT OR IGNORE INTO gc_live_frames SELECT f.base FROM frames f "
-                                 "JOIN gc_live_frames l ON l.id = f.id WHERE f.base IS NOT NULL;"));
-      {
-        Stmt mv(db,
-                "INSERT OR REPLACE INTO gc_frames SELECT id, pack_id, pack_offset, stored_length, raw_length, codec, "
-                "elem_type, base, checksum, ?1 FROM frames WHERE id NOT IN (SELECT id FROM gc_live_frames)");
-        GROVE_RETURN_IF_ERROR(mv.prepared());
-        mv.bind(1, now);
-        GROVE_RETURN_IF_ERROR(mv.run("unlink frames"));
-      }
-      report.frames_unlinked = static_cast<std::uint64_t>(sqlite3_changes(db));
-      GROVE_RETURN_IF_ERROR(exec(db, "DELETE FROM frames WHERE id NOT IN (SELECT id FROM gc_live_frames);"));
-      {
-        Stmt retire(db,
-                    "INSERT OR IGNORE INTO gc_retired(pack_id, retired_at) SELECT p.id, ?1 FROM packs p "
-                    "WHERE p.created_at <= ?2 AND NOT EXISTS (SELECT 1 FROM frames f WHERE f.pack_id = p.id)");
-        GROVE_RETURN_IF_ERROR(retire.prepared());
-        retire.bind(1, now).bind(2, cutoff);
-        GROVE_RETURN_IF_ERROR(retire.run("retire packs"));
-      }
-      report.packs_retired = static_cast<std::uint64_t>(sqlite3_changes(db));
+      GROVE_RETURN_IF_ERROR(db.exec("INSERT OR IGNORE INTO gc_live_frames SELECT f.base FROM frames f "
+                                    "JOIN gc_live_frames l ON l.id = f.id WHERE f.base IS NOT NULL;"));
+      GROVE_RETURN_IF_ERROR(run_sql(db,
+                                    "INSERT OR REPLACE INTO gc_frames SELECT id, pack_id, pack_offset, stored_length, "
+                                    "raw_length, codec, elem_type, base, checksum, ?1 FROM frames "
+                                    "WHERE id NOT IN (SELECT id FROM gc_live_frames)",
+                                    now));
+      report.frames_unlinked = static_cast<std::uint64_t>(db.changes());
+      GROVE_RETURN_IF_ERROR(db.exec("DELETE FROM frames WHERE id NOT IN (SELECT id FROM gc_live_frames);"));
+      GROVE_RETURN_IF_ERROR(run_sql(db,
+                                    "INSERT OR IGNORE INTO gc_retired(pack_id, retired_at) SELECT p.id, ?1 FROM packs p "
+                                    "WHERE p.created_at <= ?2 AND NOT EXISTS (SELECT 1 FROM frames f WHERE f.pack_id = p.id)",
+                                    now, cutoff));
+      report.packs_retired = static_cast<std::uint64_t>(db.changes());
       GROVE_ASSIGN_OR_RETURN(std::int64_t live_files, scalar(db, "SELECT count(*) FROM files"));
       report.live_files = static_cast<std::uint64_t>(live_files);
       if (!dry_run) return tx.commit();
-      // What the run would free: every retired pack, and the garbage of packs to rewrite.
-      {
-        Stmt s(db,
-               "SELECT p.size, p.created_at, p.id IN (SELECT pack_id FROM gc_retired), "
-               "(SELECT coalesce(sum(f.stored_length + 48), 0) FROM frames f WHERE f.pack_id = p.id), "
-               "(SELECT count(*) FROM frames f WHERE f.pack_id = p.id), p.frame_count FROM packs p");
-        GROVE_RETURN_IF_ERROR(s.prepared());
-        int rc;
-        while ((rc = s.step()) == SQLITE_ROW) {
-          const std::uint64_t size = static_cast<std::uint64_t>(s.i64(0));
-          const bool old = s.i64(1) <= cutoff;
-          const std::uint64_t live_bytes = static_cast<std::uint64_t>(s.i64(3));
-          if (s.i64(2)) {
-            report.bytes_reclaimable += size;
-          } else if (old && s.i64(4) > 0 &&
-                     worth_rewriting(live_bytes, size, static_cast<std::uint64_t>(s.i64(5)), rewrite_below)) {
-            const std::uint64_t overhead = kPackMagicSize + kPackTrailerSize +
-                                           kPackEntrySize * static_cast<std::uint64_t>(s.i64(4));
-            report.bytes_reclaimable += size > live_bytes + overhead ? size - live_bytes - overhead : 0;
-          }
+      // What the run would free: every retired pack, and the garbage of packs to rewrite. The
+      // transaction rolls back as it goes out of scope.
+      GROVE_ASSIGN_OR_RETURN(
+          Stmt s, db.prepare("SELECT p.size, p.created_at, p.id IN (SELECT pack_id FROM gc_retired), "
+                             "(SELECT coalesce(sum(f.stored_length + 48), 0) FROM frames f WHERE f.pack_id = p.id), "
+                             "(SELECT count(*) FROM frames f WHERE f.pack_id = p.id), p.frame_count FROM packs p"));
+      return s.for_each_row([&] {
+        const std::uint64_t size = static_cast<std::uint64_t>(s.int64(0));
+        const bool old = s.int64(1) <= cutoff;
+        const std::uint64_t live_bytes = static_cast<std::uint64_t>(s.int64(3));
+        if (s.int64(2)) {
+          report.bytes_reclaimable += size;
+        } else if (old && s.int64(4) > 0 &&
+                   worth_rewriting(live_bytes, size, static_cast<std::uint64_t>(s.int64(5)), rewrite_below)) {
+          const std::uint64_t overhead =
+              kPackMagicSize + kPackTrailerSize + kPackEntrySize * static_cast<std::uint64_t>(s.int64(4));
+          report.bytes_reclaimable += size > live_bytes + overhead ? size - live_bytes - overhead : 0;
         }
-        if (rc != SQLITE_DONE) return sql_error(db, "measure packs");
-      }
-      return tx.rollback();
+      });
     });
   }
 
   // Step 3: files of the graveyard that are live now come back (with frames still there).
   Result<std::uint64_t> restore(const std::vector<Sha256Digest>& live) {
     std::uint64_t restored = 0;
-    GROVE_RETURN_IF_ERROR(index().with_connection([&](sqlite3* db) -> Status {
-      Tx tx(db);
-      GROVE_RETURN_IF_ERROR(tx.begun());
-      Stmt find(db, "SELECT 1 FROM gc_files WHERE sha256 = ?1");
-      GROVE_RETURN_IF_ERROR(find.prepared());
+    GROVE_RETURN_IF_ERROR(index().with_connection([&](Db& db) -> Status {
+      GROVE_ASSIGN_OR_RETURN(sql::Transaction tx, begin_write(db));
       for (const Sha256Digest& d : live) {
-        find.reset();
-        find.bind(1, d);
-        if (find.step() != SQLITE_ROW) continue;
+        GROVE_ASSIGN_OR_RETURN(std::int64_t buried, scalar(db, "SELECT count(*) FROM gc_files WHERE sha256 = ?1", d));
+        if (buried == 0) continue;
         // Only when every frame of its recipe is still indexed or in the graveyard (the
         // trigger brings graveyard frames back as the recipe rows go in).
-        Stmt missing(db,
-                     "SELECT count(*) FROM gc_recipes r WHERE r.file = ?1 AND r.frame NOT IN (SELECT id FROM frames) "
-                     "AND r.frame NOT IN (SELECT id FROM gc_frames)");
-        GROVE_RETURN_IF_ERROR(missing.prepared());
-        missing.bind(1, d);
-        if (missing.step() != SQLITE_ROW || missing.i64(0) != 0) continue;
-        const char* moves[] = {
-            "INSERT OR IGNORE INTO files SELECT sha256, size, frame_count, created_at FROM gc_files WHERE sha256 = ?1",
-            "INSERT OR IGNORE INTO recipes SELECT * FROM gc_recipes WHERE file = ?1",
-            "INSERT OR IGNORE INTO tensors SELECT * FROM gc_tensors WHERE file = ?1",
-            "DELETE FROM gc_files WHERE sha256 = ?1",
-            "DELETE FROM gc_recipes WHERE file = ?1",
-            "DELETE FROM gc_tensors WHERE file = ?1",
-        };
-        for (const char* sql : moves) {
-          Stmt s(db, sql);
-          GROVE_RETURN_IF_ERROR(s.prepared());
-          s.bind(1, d);
-          GROVE_RETURN_IF_ERROR(s.run("restore file"));
-        }
+        GROVE_ASSIGN_OR_RETURN(std::int64_t missing,
+                               scalar(db,
+                                      "SELECT count(*) FROM gc_recipes r WHERE r.file = ?1 AND r.frame NOT IN "
+                                      "(SELECT id FROM frames) AND r.frame NOT IN (SELECT id FROM gc_frames)",
+                                      d));
+        if (missing != 0) continue;
+        for (const char* sql : {
+                 "INSERT OR IGNORE INTO files SELECT sha256, size, frame_count, created_at FROM gc_files WHERE sha256 = ?1",
+                 "INSERT OR IGNORE INTO recipes SELECT * FROM gc_recipes WHERE file = ?1",
+                 "INSERT OR IGNORE INTO tensors SELECT * FROM gc_tensors WHERE file = ?1",
+                 "DELETE FROM gc_files WHERE sha256 = ?1",
+                 "DELETE FROM gc_recipes WHERE file = ?1",
+                 "DELETE FROM gc_tensors WHERE file = ?1",
+             })
+          GROVE_RETURN_IF_ERROR(run_sql(db, sql, d));
         ++restored;
       }
       return tx.commit();
@@ -470,47 +435,31 @@ struct StorageMaintenance::Impl {
   // Step 5: deletes packs retired before `cutoff` that still have no frame rows.
   Status delete_retired(std::int64_t cutoff, GcReport& report) {
     std::vector<PackRow> doomed;
-    GROVE_RETURN_IF_ERROR(index().with_connection([&](sqlite3* db) -> Status {
-      Tx tx(db);
-      GROVE_RETURN_IF_ERROR(tx.begun());
+    GROVE_RETURN_IF_ERROR(index().with_connection([&](Db& db) -> Status {
+      GROVE_ASSIGN_OR_RETURN(sql::Transaction tx, begin_write(db));
       // Resurrected frames un-retire their pack.
-      GROVE_RETURN_IF_ERROR(
-          exec(db, "DELETE FROM gc_retired WHERE pack_id IN (SELECT pack_id FROM frames);"));
-      Stmt s(db,
-             "SELECT p.id, p.name, p.size, r.retired_at FROM gc_retired r JOIN packs p ON p.id = r.pack_id");
-      GROVE_RETURN_IF_ERROR(s.prepared());
-      int rc;
-      while ((rc = s.step()) == SQLITE_ROW) {
-        PackRow p{s.i64(0), s.text(1), static_cast<std::uint64_t>(s.i64(2))};
-        if (s.i64(3) <= cutoff) {
-          doomed.push_back(std::move(p));
-        } else {
-          report.bytes_pending += p.size;
-        }
+      GROVE_RETURN_IF_ERROR(db.exec("DELETE FROM gc_retired WHERE pack_id IN (SELECT pack_id FROM frames);"));
+      {
+        GROVE_ASSIGN_OR_RETURN(
+            Stmt s, db.prepare("SELECT p.id, p.name, p.size, r.retired_at FROM gc_retired r JOIN packs p ON p.id = r.pack_id"));
+        GROVE_RETURN_IF_ERROR(s.for_each_row([&] {
+          PackRow p{s.int64(0), s.text(1), static_cast<std::uint64_t>(s.int64(2))};
+          if (s.int64(3) <= cutoff) {
+            doomed.push_back(std::move(p));
+          } else {
+            report.bytes_pending += p.size;
+          }
+        }));
       }
-      if (rc != SQLITE_DONE) return sql_error(db, "list retired packs");
-      for (const PackRow& p : doomed) {
+      for (const PackRow& p : doomed)
         for (const char* sql : {"DELETE FROM gc_frames WHERE pack_id = ?1", "DELETE FROM gc_retired WHERE pack_id = ?1",
-                                "DELETE FROM packs WHERE id = ?1"}) {
-          Stmt d(db, sql);
-          GROVE_RETURN_IF_ERROR(d.prepared());
-          d.bind(1, p.id);
-          GROVE_RETURN_IF_ERROR(d.run("delete pack rows"));
-        }
-      }
+                                "DELETE FROM packs WHERE id = ?1"})
+          GROVE_RETURN_IF_ERROR(run_sql(db, sql, p.id));
       // Graveyard files whose frames are gone cannot come back; older ones are forgotten.
-      Stmt old(db,
-               "DELETE FROM gc_recipes WHERE file IN (SELECT sha256 FROM gc_files WHERE unlinked_at <= ?1);");
-      GROVE_RETURN_IF_ERROR(old.prepared());
-      old.bind(1, cutoff);
-      GROVE_RETURN_IF_ERROR(old.run("forget files"));
-      for (const char* sql : {"DELETE FROM gc_tensors WHERE file IN (SELECT sha256 FROM gc_files WHERE unlinked_at <= ?1)",
-                              "DELETE FROM gc_files WHERE unlinked_at <= ?1"}) {
-        Stmt d(db, sql);
-        GROVE_RETURN_IF_ERROR(d.prepared());
-        d.bind(1, cutoff);
-        GROVE_RETURN_IF_ERROR(d.run("forget files"));
-      }
+      for (const char* sql : {"DELETE FROM gc_recipes WHERE file IN (SELECT sha256 FROM gc_files WHERE unlinked_at <= ?1)",
+                              "DELETE FROM gc_tensors WHERE file IN (SELECT sha256 FROM gc_files WHERE unlinked_at <= ?1)",
+                              "DELETE FROM gc_files WHERE unlinked_at <= ?1"})
+        GROVE_RETURN_IF_ERROR(run_sql(db, sql, cutoff));
       return tx.commit();
     }));
     // The rows are gone first: a crash here leaves an orphan object, which a later gc removes.
@@ -540,6 +489,172 @@ struct StorageMaintenance::Impl {
       out.emplace_back(key, info->size);
     }
     return out;
+  }
+
+  // fsck, first: every indexed pack is there, at its size, with a sound footer.
+  Status check_packs(FsckReport& report, FsckFindings& found) {
+    GROVE_ASSIGN_OR_RETURN(std::vector<PackRow> rows, packs("ORDER BY p.id"));
+    for (const PackRow& p : rows) {
+      ++report.packs_checked;
+      Result<ObjectInfo> info = core.backend->stat(pack_key(p.name));
+      if (!info.is_ok()) {
+        found.damaged_packs.insert(p.name);
+        report.problems.push_back("pack " + p.name + " is missing: " + info.status().message());
+        continue;
+      }
+      if (info->size != p.size) {
+        found.damaged_packs.insert(p.name);
+        report.problems.push_back("pack " + p.name + " has " + std::to_string(info->size) + " bytes, the index says " +
+                                  std::to_string(p.size));
+      }
+      Result<std::vector<PackEntry>> footer = read_pack_footer(*core.backend, p.name);
+      if (!footer.is_ok()) {
+        found.damaged_packs.insert(p.name);
+        report.problems.push_back("pack " + p.name + ": " + footer.status().message());
+      }
+    }
+    return Status::ok();
+  }
+
+  // fsck, second: every indexed frame: stored checksum, header, decode and BLAKE3
+  // (Core::load_frame). A delta whose base is bad or missing is bad too.
+  Status check_frames(const std::vector<FrameRow>& frames, FsckReport& report, FsckFindings& found) {
+    for (const FrameRow& f : frames) found.indexed[f.id] = &f;
+    detail::FrameScratch scratch;
+    std::vector<std::uint8_t> raw;
+    GROVE_RETURN_IF_ERROR(read_frames(frames, [&](const StoredFrame& frame) -> Status {
+      const FrameRow& f = frame.row;
+      ++report.frames_checked;
+      std::string problem;
+      if (!frame.read.is_ok()) {
+        problem = frame.read.message();
+      } else if (!frame.intact) {
+        problem = "stored bytes fail their checksum";
+      } else {
+        std::optional<FrameLocation> base;
+        if (f.base) {
+          auto it = found.indexed.find(*f.base);
+          if (it != found.indexed.end()) base = it->second->location();
+        }
+        scratch.base_id.reset();
+        Status s = core.load_frame(f.location(), base ? &*base : nullptr, scratch, raw);
+        if (!s.is_ok()) problem = s.message();
+      }
+      if (!problem.empty()) {
+        found.bad_frames.insert(f.id);
+        found.damaged_packs.insert(f.pack);
+        report.problems.push_back(f.label() + " at " + std::to_string(f.offset) + ": " + problem);
+      }
+      return Status::ok();
+    }));
+    for (const FrameRow& f : frames)
+      if (f.base && (found.bad_frames.contains(*f.base) || !found.indexed.contains(*f.base))) found.bad_frames.insert(f.id);
+    return Status::ok();
+  }
+
+  // fsck, third: every file: its recipe's frames, then its SHA-256 streamed through a reader.
+  Status check_files(FsckReport& report, FsckFindings& found) {
+    std::vector<std::pair<Sha256Digest, std::uint64_t>> files;
+    std::vector<std::pair<Sha256Digest, Blake3Digest>> recipe_rows;
+    GROVE_RETURN_IF_ERROR(index().with_connection([&](Db& db) -> Status {
+      GROVE_ASSIGN_OR_RETURN(Stmt s, db.prepare("SELECT sha256, size FROM files ORDER BY sha256"));
+      GROVE_RETURN_IF_ERROR(s.for_each_row([&] {
+        Sha256Digest d;
+        s.digest(0, d);
+        files.emplace_back(d, static_cast<std::uint64_t>(s.int64(1)));
+      }));
+      GROVE_ASSIGN_OR_RETURN(Stmt r, db.prepare("SELECT file, frame FROM recipes"));
+      return r.for_each_row([&] {
+        Sha256Digest d;
+        Blake3Digest f;
+        r.digest(0, d);
+        r.digest(1, f);
+        recipe_rows.emplace_back(d, f);
+      });
+    }));
+    for (const auto& [file, frame] : recipe_rows)
+      if (found.bad_frames.contains(frame) || !found.indexed.contains(frame)) found.damaged_files.insert(file);
+    std::vector<std::uint8_t> buf(1 << 20);
+    for (const auto& [file, size] : files) {
+      ++report.files_checked;
+      if (found.damaged_files.contains(file)) {
+        report.problems.push_back("file " + file.hex() + " names damaged or missing frames");
+        continue;
+      }
+      std::string problem = read_back(file, size, buf);
+      if (!problem.empty()) {
+        found.damaged_files.insert(file);
+        report.problems.push_back("file " + file.hex() + ": " + problem);
+      }
+    }
+    return Status::ok();
+  }
+
+  // What is wrong with reading `file` back through the store (empty when nothing is).
+  std::string read_back(const Sha256Digest& file, std::uint64_t size, std::vector<std::uint8_t>& buf) {
+    Result<std::unique_ptr<BlobReader>> reader = store->open(file);
+    if (!reader.is_ok()) return reader.status().message();
+    Sha256 hasher;
+    std::uint64_t total = 0;
+    while (true) {
+      Result<std::size_t> n = (*reader)->read(buf);
+      if (!n.is_ok()) return n.status().message();
+      if (*n == 0) break;
+      hasher.update(std::span<const std::uint8_t>(buf.data(), *n));
+      total += *n;
+    }
+    if (total != size || hasher.finish() != file)
+      return "reads back as other bytes than its SHA-256 (" + std::to_string(total) + " bytes)";
+    return {};
+  }
+
+  // fsck --repair: salvages the good frames of damaged packs, then drops the damaged packs'
+  // rows, the bad frames (and deltas on them) and every file naming one, in one transaction.
+  Status repair(const std::vector<FrameRow>& frames, const FsckFindings& found, FsckReport& report) {
+    for (const std::string& name : found.damaged_packs) {
+      std::vector<FrameRow> good;
+      for (const FrameRow& f : frames)
+        if (f.pack == name && !found.bad_frames.contains(f.id)) good.push_back(f);
+      if (good.empty()) continue;
+      std::uint64_t copied = 0;
+      Result<std::uint64_t> written = copy_frames(good, copied);
+      if (!written.is_ok()) return written.status().with_context("salvaging pack " + name);
+      report.frames_salvaged += copied;
+    }
+    GROVE_RETURN_IF_ERROR(index().with_connection([&](Db& db) -> Status {
+      GROVE_ASSIGN_OR_RETURN(sql::Transaction tx, begin_write(db));
+      GROVE_RETURN_IF_ERROR(db.exec("CREATE TEMP TABLE IF NOT EXISTS fsck_bad(id BLOB PRIMARY KEY) WITHOUT ROWID;"
+                                    "CREATE TEMP TABLE IF NOT EXISTS fsck_files(sha BLOB PRIMARY KEY) WITHOUT ROWID;"
+                                    "DELETE FROM fsck_bad; DELETE FROM fsck_files;"));
+      for (const Blake3Digest& id : found.bad_frames)
+        GROVE_RETURN_IF_ERROR(run_sql(db, "INSERT OR IGNORE INTO fsck_bad VALUES(?1)", id));
+      for (const Sha256Digest& d : found.damaged_files)
+        GROVE_RETURN_IF_ERROR(run_sql(db, "INSERT OR IGNORE INTO fsck_files VALUES(?1)", d));
+      for (const std::string& name : found.damaged_packs)
+        for (const char* sql : {"DELETE FROM frames WHERE pack_id = (SELECT id FROM packs WHERE name = ?1)",
+                                "DELETE FROM gc_frames WHERE pack_id = (SELECT id FROM packs WHERE name = ?1)",
+                                "DELETE FROM gc_retired WHERE pack_id = (SELECT id FROM packs WHERE name = ?1)",
+                                "DELETE FROM packs WHERE name = ?1"})
+          GROVE_RETURN_IF_ERROR(run_sql(db, sql, name));
+      GROVE_RETURN_IF_ERROR(db.exec("DELETE FROM frames WHERE id IN (SELECT id FROM fsck_bad);"
+                                    "DELETE FROM frames WHERE base IS NOT NULL AND base NOT IN (SELECT id FROM frames);"
+                                    "INSERT OR IGNORE INTO fsck_files SELECT DISTINCT file FROM recipes "
+                                    "  WHERE frame NOT IN (SELECT id FROM frames);"));
+      {
+        GROVE_ASSIGN_OR_RETURN(Stmt list, db.prepare("SELECT sha FROM fsck_files ORDER BY sha"));
+        GROVE_RETURN_IF_ERROR(list.for_each_row([&] {
+          Sha256Digest d;
+          list.digest(0, d);
+          report.removed_files.push_back(d);
+        }));
+      }
+      GROVE_RETURN_IF_ERROR(db.exec("DELETE FROM recipes WHERE file IN (SELECT sha FROM fsck_files);"
+                                    "DELETE FROM tensors WHERE file IN (SELECT sha FROM fsck_files);"
+                                    "DELETE FROM files WHERE sha256 IN (SELECT sha FROM fsck_files);"));
+      return tx.commit();
+    }));
+    for (const std::string& name : found.damaged_packs) (void)core.backend->remove(pack_key(name));
+    return Status::ok();
   }
 };
 
@@ -590,12 +705,9 @@ Result<GcReport> StorageMaintenance::gc(const LiveFilesFn& live, const GcOptions
 
   // Rewrites: old packs, not retired, whose live frames fill under rewrite_below of them.
   GROVE_ASSIGN_OR_RETURN(std::vector<PackRow> candidates,
-                         m.packs("SELECT p.id, p.name, p.size, p.frame_count FROM packs p WHERE p.created_at <= ? "
-                                 "AND p.id NOT IN (SELECT pack_id FROM gc_retired)",
-                                 cutoff));
+                         m.packs("WHERE p.created_at <= ?1 AND p.id NOT IN (SELECT pack_id FROM gc_retired)", cutoff));
   for (const PackRow& p : candidates) {
-    GROVE_ASSIGN_OR_RETURN(std::vector<FrameRow> frames,
-                           m.frames_where("WHERE f.pack_id = ?1 ORDER BY f.pack_offset", p.id, true));
+    GROVE_ASSIGN_OR_RETURN(std::vector<FrameRow> frames, m.frames_where("WHERE f.pack_id = ?1 ORDER BY f.pack_offset", p.id));
     std::uint64_t live_bytes = 0;
     for (const FrameRow& f : frames) live_bytes += kFrameHeaderSize + f.stored_length;
     if (frames.empty() || !worth_rewriting(live_bytes, p.size, p.frame_count, options.rewrite_below)) continue;
@@ -607,13 +719,11 @@ Result<GcReport> StorageMaintenance::gc(const LiveFilesFn& live, const GcOptions
     }
     report.bytes_written += *written;
     ++report.packs_rewritten;
-    GROVE_RETURN_IF_ERROR(m.index().with_connection([&](sqlite3* db) -> Status {
-      Stmt s(db,
-             "INSERT OR IGNORE INTO gc_retired(pack_id, retired_at) SELECT ?1, ?2 "
-             "WHERE NOT EXISTS (SELECT 1 FROM frames WHERE pack_id = ?1)");
-      GROVE_RETURN_IF_ERROR(s.prepared());
-      s.bind(1, p.id).bind(2, now);
-      return s.run("retire rewritten pack");
+    GROVE_RETURN_IF_ERROR(m.index().with_connection([&](Db& db) {
+      return run_sql(db,
+                     "INSERT OR IGNORE INTO gc_retired(pack_id, retired_at) SELECT ?1, ?2 "
+                     "WHERE NOT EXISTS (SELECT 1 FROM frames WHERE pack_id = ?1)",
+                     p.id, now);
     }));
   }
 
@@ -643,255 +753,24 @@ Result<FsckReport> StorageMaintenance::fsck(const FsckOptions& options) {
     GROVE_RETURN_IF_ERROR(m.ensure_schema());
   }
   FsckReport report;
-  std::set<std::string> damaged_packs;
-  std::unordered_set<Blake3Digest, DigestHash> bad_frames;
-
-  GROVE_ASSIGN_OR_RETURN(std::vector<PackRow> packs, m.packs("SELECT id, name, size, frame_count FROM packs ORDER BY id", 0));
-  for (const PackRow& p : packs) {
-    ++report.packs_checked;
-    Result<ObjectInfo> info = m.core.backend->stat(pack_key(p.name));
-    if (!info.is_ok()) {
-      damaged_packs.insert(p.name);
-      report.problems.push_back("pack " + p.name + " is missing: " + info.status().message());
-      continue;
-    }
-    if (info->size != p.size) {
-      damaged_packs.insert(p.name);
-      report.problems.push_back("pack " + p.name + " has " + std::to_string(info->size) + " bytes, the index says " +
-                                std::to_string(p.size));
-    }
-    Result<std::vector<PackEntry>> footer = read_pack_footer(*m.core.backend, p.name);
-    if (!footer.is_ok()) {
-      damaged_packs.insert(p.name);
-      report.problems.push_back("pack " + p.name + ": " + footer.status().message());
-    }
-  }
-
-  // Every indexed frame: stored checksum, header, decode and BLAKE3 (Core::load_frame).
-  GROVE_ASSIGN_OR_RETURN(std::vector<FrameRow> frames, m.frames_where("ORDER BY f.pack_id, f.pack_offset", 0, false));
-  std::unordered_map<Blake3Digest, const FrameRow*, DigestHash> by_id;
-  for (const FrameRow& f : frames) by_id[f.id] = &f;
-  detail::FrameScratch scratch;
-  std::vector<std::uint8_t> stored, raw;
-  for (const FrameRow& f : frames) {
-    ++report.frames_checked;
-    std::string problem;
-    stored.resize(kFrameHeaderSize + f.stored_length);
-    Status s = get_exact(*m.core.backend, pack_key(f.pack), f.offset, stored);
-    if (!s.is_ok()) {
-      problem = s.message();
-    } else if (stored_checksum(std::span<const std::uint8_t>(stored).subspan(kFrameHeaderSize)) != f.checksum) {
-      problem = "stored bytes fail their checksum";
-    } else {
-      std::optional<FrameLocation> base;
-      if (f.base) {
-        auto it = by_id.find(*f.base);
-        if (it != by_id.end()) base = it->second->location();
-      }
-      scratch.base_id.reset();
-      FrameLocation loc = f.location();
-      s = m.core.load_frame(loc, base ? &*base : nullptr, scratch, raw);
-      if (!s.is_ok()) problem = s.message();
-    }
-    if (!problem.empty()) {
-      bad_frames.insert(f.id);
-      damaged_packs.insert(f.pack);
-      report.problems.push_back("frame " + f.id.hex().substr(0, 16) + " in pack " + f.pack.substr(0, 16) + " at " +
-                                std::to_string(f.offset) + ": " + problem);
-    }
-  }
-  // A delta whose base is bad cannot be read either.
-  for (const FrameRow& f : frames)
-    if (f.base && (bad_frames.contains(*f.base) || !by_id.contains(*f.base))) bad_frames.insert(f.id);
-
-  // Every file: its recipe's frames, then its SHA-256 streamed through a reader.
-  std::vector<std::pair<Sha256Digest, std::uint64_t>> files;
-  std::vector<std::pair<Sha256Digest, Blake3Digest>> recipe_rows;
-  GROVE_RETURN_IF_ERROR(m.index().with_connection([&](sqlite3* db) -> Status {
-    Stmt s(db, "SELECT sha256, size FROM files ORDER BY sha256");
-    GROVE_RETURN_IF_ERROR(s.prepared());
-    int rc;
-    while ((rc = s.step()) == SQLITE_ROW) {
-      Sha256Digest d;
-      s.digest(0, d);
-      files.emplace_back(d, static_cast<std::uint64_t>(s.i64(1)));
-    }
-    if (rc != SQLITE_DONE) return sql_error(db, "list files");
-    Stmt r(db, "SELECT file, frame FROM recipes");
-    GROVE_RETURN_IF_ERROR(r.prepared());
-    while ((rc = r.step()) == SQLITE_ROW) {
-      Sha256Digest d;
-      Blake3Digest f;
-      r.digest(0, d);
-      r.digest(1, f);
-      recipe_rows.emplace_back(d, f);
-    }
-    return rc == SQLITE_DONE ? Status::ok() : sql_error(db, "list recipes");
-  }));
-  std::set<Sha256Digest> damaged_files;
-  for (const auto& [file, frame] : recipe_rows)
-    if (bad_frames.contains(frame) || !by_id.contains(frame)) damaged_files.insert(file);
-  std::vector<std::uint8_t> buf(1 << 20);
-  for (const auto& [file, size] : files) {
-    ++report.files_checked;
-    if (damaged_files.contains(file)) {
-      report.problems.push_back("file " + file.hex() + " names damaged or missing frames");
-      continue;
-    }
-    Result<std::unique_ptr<BlobReader>> reader = m.store->open(file);
-    std::string problem;
-    if (!reader.is_ok()) {
-      problem = reader.status().message();
-    } else {
-      Sha256 hasher;
-      std::uint64_t total = 0;
-      while (true) {
-        Result<std::size_t> n = (*reader)->read(buf);
-        if (!n.is_ok()) {
-          problem = n.status().message();
-          break;
-        }
-        if (*n == 0) break;
-        hasher.update(std::span<const std::uint8_t>(buf.data(), *n));
-        total += *n;
-      }
-      if (problem.empty() && (total != size || hasher.finish() != file))
-        problem = "reads back as other bytes than its SHA-256 (" + std::to_string(total) + " bytes)";
-    }
-    if (!problem.empty()) {
-      damaged_files.insert(file);
-      report.problems.push_back("file " + file.hex() + ": " + problem);
-    }
-  }
-  report.damaged_packs.assign(damaged_packs.begin(), damaged_packs.end());
-  report.damaged_files.assign(damaged_files.begin(), damaged_files.end());
+  FsckFindings found;
+  GROVE_RETURN_IF_ERROR(m.check_packs(report, found));
+  GROVE_ASSIGN_OR_RETURN(std::vector<FrameRow> frames, m.frames_where("ORDER BY f.pack_id, f.pack_offset"));
+  GROVE_RETURN_IF_ERROR(m.check_frames(frames, report, found));
+  GROVE_RETURN_IF_ERROR(m.check_files(report, found));
+  report.damaged_packs.assign(found.damaged_packs.begin(), found.damaged_packs.end());
+  report.damaged_files.assign(found.damaged_files.begin(), found.damaged_files.end());
   GROVE_ASSIGN_OR_RETURN(auto orphans, m.orphans(INT64_MAX));
   report.orphan_packs = orphans.size();
   if (!options.repair || report.clean()) return report;
-
-  // Repair: salvage the good frames of damaged packs, then drop the damaged packs' rows, the
-  // bad frames (and deltas on them) and every file naming one, in one transaction.
-  for (const std::string& name : damaged_packs) {
-    std::vector<FrameRow> good;
-    for (const FrameRow& f : frames)
-      if (f.pack == name && !bad_frames.contains(f.id)) good.push_back(f);
-    if (good.empty()) continue;
-    std::uint64_t copied = 0;
-    Result<std::uint64_t> written = m.copy_frames(good, copied);
-    if (!written.is_ok()) return written.status().with_context("salvaging pack " + name);
-    report.frames_salvaged += copied;
-  }
-  GROVE_RETURN_IF_ERROR(m.index().with_connection([&](sqlite3* db) -> Status {
-    Tx tx(db);
-    GROVE_RETURN_IF_ERROR(tx.begun());
-    GROVE_RETURN_IF_ERROR(exec(db, "CREATE TEMP TABLE IF NOT EXISTS fsck_bad(id BLOB PRIMARY KEY) WITHOUT ROWID;"
-                                   "CREATE TEMP TABLE IF NOT EXISTS fsck_files(sha BLOB PRIMARY KEY) WITHOUT ROWID;"
-                                   "DELETE FROM fsck_bad; DELETE FROM fsck_files;"));
-    Stmt bad(db, "INSERT OR IGNORE INTO fsck_bad VALUES(?1)");
-    GROVE_RETURN_IF_ERROR(bad.prepared());
-    for (const Blake3Digest& id : bad_frames) {
-      bad.reset();
-      bad.bind(1, id);
-      GROVE_RETURN_IF_ERROR(bad.run("mark bad frame"));
-    }
-    Stmt df(db, "INSERT OR IGNORE INTO fsck_files VALUES(?1)");
-    GROVE_RETURN_IF_ERROR(df.prepared());
-    for (const Sha256Digest& d : damaged_files) {
-      df.reset();
-      df.bind(1, d);
-      GROVE_RETURN_IF_ERROR(df.run("mark damaged file"));
-    }
-    for (const std::string& name : damaged_packs) {
-      for (const char* sql : {"DELETE FROM frames WHERE pack_id = (SELECT id FROM packs WHERE name = ?1)",
-                              "DELETE FROM gc_frames WHERE pack_id = (SELECT id FROM packs WHERE name = ?1)",
-                              "DELETE FROM gc_retired WHERE pack_id = (SELECT id FROM packs WHERE name = ?1)",
-                              "DELETE FROM packs WHERE name = ?1"}) {
-        sqlite3_stmt* st = nullptr;
-        if (sqlite3_prepare_v2(db, sql, -1, &st, nullptr) != SQLITE_OK) return sql_error(db, "prepare repair");
-        sqlite3_bind_text(st, 1, name.data(), static_cast<int>(name.size()), SQLITE_TRANSIENT);
-        int rc = sqlite3_step(st);
-        sqlite3_finalize(st);
-        if (rc != SQLITE_DONE) return sql_error(db, "drop damaged pack");
-      }
-    }
-    GROVE_RETURN_IF_ERROR(exec(db,
-                               "DELETE FROM frames WHERE id IN (SELECT id FROM fsck_bad);"
-                               "DELETE FROM frames WHERE base IS NOT NULL AND base NOT IN (SELECT id FROM frames);"
-                               "INSERT OR IGNORE INTO fsck_files SELECT DISTINCT file FROM recipes "
-                               "  WHERE frame NOT IN (SELECT id FROM frames);"));
-    Stmt list(db, "SELECT sha FROM fsck_files ORDER BY sha");
-    GROVE_RETURN_IF_ERROR(list.prepared());
-    int rc;
-    while ((rc = list.step()) == SQLITE_ROW) {
-      Sha256Digest d;
-      list.digest(0, d);
-      report.removed_files.push_back(d);
-    }
-    if (rc != SQLITE_DONE) return sql_error(db, "list removed files");
-    GROVE_RETURN_IF_ERROR(exec(db,
-                               "DELETE FROM recipes WHERE file IN (SELECT sha FROM fsck_files);"
-                               "DELETE FROM tensors WHERE file IN (SELECT sha FROM fsck_files);"
-                               "DELETE FROM files WHERE sha256 IN (SELECT sha FROM fsck_files);"));
-    return tx.commit();
-  }));
-  for (const std::string& name : damaged_packs) (void)m.core.backend->remove(pack_key(name));
+  GROVE_RETURN_IF_ERROR(m.repair(frames, found, report));
   return report;
 }
 
 Result<StoreStats> StorageMaintenance::stats() {
-  Impl& m = *impl_;
   StoreStats out;
-  GROVE_RETURN_IF_ERROR(m.index().with_connection([&](sqlite3* db) -> Status {
-    struct FrameInfo {
-      std::uint32_t raw = 0, stored = 0;
-      bool delta = false;
-    };
-    std::unordered_map<Blake3Digest, FrameInfo, DigestHash> frames;
-    Stmt f(db, "SELECT id, raw_length, stored_length, base IS NOT NULL FROM frames");
-    GROVE_RETURN_IF_ERROR(f.prepared());
-    int rc;
-    while ((rc = f.step()) == SQLITE_ROW) {
-      Blake3Digest id;
-      f.digest(0, id);
-      FrameInfo info{static_cast<std::uint32_t>(f.i64(1)), static_cast<std::uint32_t>(f.i64(2)), f.i64(3) != 0};
-      frames[id] = info;
-      ++out.frame_count;
-      if (info.delta) ++out.delta_frames;
-    }
-    if (rc != SQLITE_DONE) return sql_error(db, "read frames");
-    Stmt files(db, "SELECT sha256, size FROM files");
-    GROVE_RETURN_IF_ERROR(files.prepared());
-    while ((rc = files.step()) == SQLITE_ROW) {
-      Sha256Digest d;
-      files.digest(0, d);
-      out.files[d].raw_bytes = static_cast<std::uint64_t>(files.i64(1));
-    }
-    if (rc != SQLITE_DONE) return sql_error(db, "read files");
-    // Each frame belongs to the oldest file naming it.
-    Stmt r(db,
-           "SELECT r.file, r.frame FROM recipes r JOIN files f ON f.sha256 = r.file "
-           "ORDER BY f.created_at, r.file, r.raw_offset");
-    GROVE_RETURN_IF_ERROR(r.prepared());
-    std::unordered_set<Blake3Digest, DigestHash> owned;
-    while ((rc = r.step()) == SQLITE_ROW) {
-      Sha256Digest file;
-      Blake3Digest frame;
-      r.digest(0, file);
-      r.digest(1, frame);
-      auto it = frames.find(frame);
-      if (it == frames.end() || !owned.insert(frame).second) continue;
-      FileStorageStats& s = out.files[file];
-      const FrameInfo& fi = it->second;
-      s.unique_raw_bytes += fi.raw;
-      s.stored_bytes += fi.stored + kFrameHeaderSize;
-      const std::uint64_t saved = fi.raw > fi.stored ? fi.raw - fi.stored : 0;
-      (fi.delta ? s.delta_saved : s.codec_saved) += saved;
-    }
-    if (rc != SQLITE_DONE) return sql_error(db, "read recipes");
-    GROVE_ASSIGN_OR_RETURN(std::int64_t n, scalar(db, "SELECT count(*) FROM packs"));
-    GROVE_ASSIGN_OR_RETURN(std::int64_t bytes, scalar(db, "SELECT coalesce(sum(size), 0) FROM packs"));
-    out.pack_count = static_cast<std::uint64_t>(n);
-    out.pack_bytes = static_cast<std::uint64_t>(bytes);
+  GROVE_RETURN_IF_ERROR(impl_->index().with_connection([&](Db& db) -> Status {
+    GROVE_ASSIGN_OR_RETURN(out, compute_stats(db));
     return Status::ok();
   }));
   return out;
@@ -899,6 +778,59 @@ Result<StoreStats> StorageMaintenance::stats() {
 
 Result<ReencodeStats> StorageMaintenance::repack(const Sha256Digest& file, const std::vector<Sha256Digest>& base_files) {
   return impl_->store->reencode(file, base_files);
+}
+
+// --- StoreStatsCache
+
+struct StoreStatsCache::State {
+  std::mutex mu;
+  std::string index_path;
+  std::unique_ptr<FrameIndex> index;  // a connection of its own: see maintenance.h
+  dev_t device = 0;                   // of index.db when `index` was opened
+  ino_t inode = 0;
+  std::int64_t data_version = 0;      // when `stats` was computed
+  std::shared_ptr<const StoreStats> stats;
+};
+
+StoreStatsCache::StoreStatsCache(std::unique_ptr<State> state) : state_(std::move(state)) {}
+StoreStatsCache::~StoreStatsCache() = default;
+
+Result<std::unique_ptr<StoreStatsCache>> StoreStatsCache::open(const std::string& root) {
+  if (root.empty()) return invalid_argument("storage folder is empty");
+  std::string r = root;
+  while (r.size() > 1 && r.back() == '/') r.pop_back();
+  auto state = std::make_unique<State>();
+  state->index_path = r + "/index.db";
+  return std::unique_ptr<StoreStatsCache>(new StoreStatsCache(std::move(state)));
+}
+
+Result<std::shared_ptr<const StoreStats>> StoreStatsCache::get() {
+  State& s = *state_;
+  std::lock_guard lock(s.mu);
+  // A store replaced under the same path (a data folder restored or recreated) gets a new
+  // connection: the old one would go on reading the replaced file.
+  struct stat st {};
+  if (::stat(s.index_path.c_str(), &st) != 0) {
+    s.index.reset();
+    s.stats.reset();
+    return not_found("no grove store at " + s.index_path.substr(0, s.index_path.size() - 9) + " (no index.db)");
+  }
+  if (!s.index || st.st_dev != s.device || st.st_ino != s.inode) {
+    s.stats.reset();
+    GROVE_ASSIGN_OR_RETURN(s.index, FrameIndex::open(s.index_path));
+    s.device = st.st_dev;
+    s.inode = st.st_ino;
+  }
+  GROVE_RETURN_IF_ERROR(s.index->with_connection([&](Db& db) -> Status {
+    // Read before the scan: a commit during it changes the version, so the next get() rescans.
+    GROVE_ASSIGN_OR_RETURN(std::int64_t version, db.pragma_int("data_version"));
+    if (s.stats && version == s.data_version) return Status::ok();
+    GROVE_ASSIGN_OR_RETURN(StoreStats fresh, compute_stats(db));
+    s.stats = std::make_shared<const StoreStats>(std::move(fresh));
+    s.data_version = version;
+    return Status::ok();
+  }));
+  return s.stats;
 }
 
 }  // namespace grove::storage

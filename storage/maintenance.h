@@ -136,4 +136,24 @@ class StorageMaintenance {
   std::unique_ptr<Impl> impl_;
 };
 
+// StoreStats kept between calls, for a server answering GET /api/grove/storage: computed on the
+// first get() and again only once the index has changed. Every commit by another connection
+// (the hub's writers and re-encoder, a gc or fsck --repair in another process) changes the
+// index's PRAGMA data_version, which get() reads on a connection of its own without touching a
+// table; so get() on an unchanged store costs that pragma and a stat() of index.db, not a scan.
+// Thread-safe.
+class StoreStatsCache {
+ public:
+  // `root` as for StorageMaintenance::open_local; nothing is opened until get().
+  static Result<std::unique_ptr<StoreStatsCache>> open(const std::string& root);
+  ~StoreStatsCache();
+  // The same object for as long as the index is unchanged. kNotFound when there is no store.
+  Result<std::shared_ptr<const StoreStats>> get();
+
+ private:
+  struct State;
+  explicit StoreStatsCache(std::unique_ptr<State> state);
+  std::unique_ptr<State> state_;
+};
+
 }  // namespace grove::storage

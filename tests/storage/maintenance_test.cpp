@@ -490,3 +490,53 @@ TEST_CASE("a file deduplicated by a new upload survives a gc run before its comm
   }
   CHECK(s.stat_for_commit(Sha256::of(std::span<const std::uint8_t>())).status().code() == Code::kNotFound);
 }
+
+TEST_CASE("the stats cache scans again only after the index changed", "[storage][stats]") {
+  TempDir dir;
+  SECTION("no store") {
+    auto cache = StoreStatsCache::open(dir.path());
+    REQUIRE(cache.is_ok());
+    auto got = (*cache)->get();
+    REQUIRE(!got.is_ok());
+    CHECK(got.status().code() == Code::kNotFound);
+  }
+  SECTION("a store") {
+    auto store = BlobStore::open_local(dir.path());
+    REQUIRE(store.is_ok());
+    const Stored first = put(**store, safetensors(model(50)));
+    auto cache = StoreStatsCache::open(dir.path());
+    REQUIRE(cache.is_ok());
+    auto m = open_maintenance(dir.path());
+    auto cached = (*cache)->get();
+    REQUIRE(cached.is_ok());
+    auto direct = m->stats();
+    REQUIRE(direct.is_ok());
+    CHECK((*cached)->frame_count == direct->frame_count);
+    CHECK((*cached)->pack_count == direct->pack_count);
+    CHECK((*cached)->pack_bytes == direct->pack_bytes);
+    REQUIRE((*cached)->files.size() == 1);
+    CHECK((*cached)->files.at(first.digest).stored_bytes == direct->files.at(first.digest).stored_bytes);
+
+    // Unchanged index: the very same figures, not a new scan.
+    auto again = (*cache)->get();
+    REQUIRE(again.is_ok());
+    CHECK(again->get() == cached->get());
+
+    // A push commits on the store's connection, another than the cache's.
+    const Stored second = put(**store, safetensors(model(60)));
+    auto pushed = (*cache)->get();
+    REQUIRE(pushed.is_ok());
+    CHECK(pushed->get() != cached->get());
+    CHECK((*pushed)->files.size() == 2);
+    CHECK((*pushed)->files.count(second.digest) == 1);
+
+    // So does gc, on a connection of its own (as from another process).
+    GcOptions opts;
+    opts.grace_seconds = 0;
+    REQUIRE(m->gc(live_of({first.digest}), opts).is_ok());
+    auto collected = (*cache)->get();
+    REQUIRE(collected.is_ok());
+    CHECK((*collected)->files.size() == 1);
+    CHECK((*collected)->files.count(first.digest) == 1);
+  }
+}
