@@ -36,8 +36,8 @@ struct WriteHints {
   // SHA-256s of the files of the model this one derives from (its base_model). Tensors with
   // the same name, dtype size and shape may then be stored as deltas against the base's.
   std::vector<Sha256Digest> base_files;
-  // The content is already dense (quantized GGUF exports): frames are stored as they are,
-  // without trying codecs that would not pay for their time.
+  // The content is already dense (quantized GGUF exports): cut into fixed frames and stored as
+  // they are, without chunking or trying codecs that would not pay for their time.
   bool incompressible = false;
 };
 

@@ -144,6 +144,12 @@ class FramedWriter final : public BlobWriter {
   Result<bool> try_detect(bool at_end) {
     auto generic = [&] {
       segments_ = {Segment{0, UINT64_MAX, -1}};
+      if (hints_.incompressible) {
+        // Dense bytes (quantized exports) have no content-defined boundaries worth the gear
+        // hash's pass: cut them into fixed frames like one long tensor of bytes.
+        tensors_.push_back(TensorPlan{"", ElementType::kBytes, 1, 0, UINT64_MAX, std::nullopt, {}});
+        segments_[0].tensor = 0;
+      }
       mode_ = Mode::kFramed;
       return true;
     };
