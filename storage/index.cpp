@@ -31,7 +31,8 @@ CREATE TABLE IF NOT EXISTS files(
   sha256 BLOB PRIMARY KEY,
   size INTEGER NOT NULL,
   frame_count INTEGER NOT NULL,
-  created_at INTEGER NOT NULL) WITHOUT ROWID;
+  created_at INTEGER NOT NULL,
+  touched_at INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS recipes(
   file BLOB NOT NULL,
   raw_offset INTEGER NOT NULL,
@@ -89,6 +90,11 @@ Result<std::unique_ptr<FrameIndex>> FrameIndex::open(const std::string& path) {
   // the registry commit rely on it.
   GROVE_RETURN_IF_ERROR((*db)->exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"));
   GROVE_RETURN_IF_ERROR((*db)->exec(kSchema));
+  // files.touched_at came after the first stores: add it to an index made before it.
+  GROVE_ASSIGN_OR_RETURN(sql::Stmt has, (*db)->prepare("SELECT count(*) FROM pragma_table_info('files') WHERE name = 'touched_at'"));
+  GROVE_ASSIGN_OR_RETURN(bool row, has.step());
+  if (row && has.int64(0) == 0)
+    GROVE_RETURN_IF_ERROR((*db)->exec("ALTER TABLE files ADD COLUMN touched_at INTEGER NOT NULL DEFAULT 0"));
   return std::unique_ptr<FrameIndex>(new FrameIndex(std::move(*db)));
 }
 
@@ -239,7 +245,7 @@ Status FrameIndex::commit(const std::vector<NewPack>& packs, const NewFile& file
 
 Result<bool> FrameIndex::touch_file(const Sha256Digest& file) {
   std::lock_guard lock(mu_);
-  GROVE_ASSIGN_OR_RETURN(sql::Stmt s, db_->prepare("UPDATE files SET created_at = max(created_at, ?2) WHERE sha256 = ?1"));
+  GROVE_ASSIGN_OR_RETURN(sql::Stmt s, db_->prepare("UPDATE files SET touched_at = max(touched_at, ?2) WHERE sha256 = ?1"));
   GROVE_RETURN_IF_ERROR(s.bind_all(file, now_seconds()).run());
   return db_->changes() == 1;
 }

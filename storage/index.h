@@ -88,8 +88,9 @@ class FrameIndex {
   // One transaction: the packs, their frames (frames already indexed keep their old location)
   // and the file with its recipe and tensors. A file already present is left as it is.
   Status commit(const std::vector<NewPack>& packs, const NewFile& file);
-  // Restarts gc's grace period for a stored file (files.created_at = now): a client is about to
+  // Restarts gc's grace period for a stored file (files.touched_at = now): a client is about to
   // commit content the store already had, and gc must not reclaim it before that commit.
+  // created_at stays when the file was first stored, which storage stats go by.
   // False when the file is not stored.
   Result<bool> touch_file(const Sha256Digest& file);
   // One transaction: the pack, then every frame in it takes its new location and encoding

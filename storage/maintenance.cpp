@@ -341,7 +341,7 @@ struct StorageMaintenance::Impl {
       for (const Sha256Digest& d : live)
         GROVE_RETURN_IF_ERROR(run_sql(db, "INSERT OR IGNORE INTO gc_live(sha) VALUES(?1)", d));
       GROVE_RETURN_IF_ERROR(run_sql(db,
-                                    "INSERT INTO gc_dead SELECT sha256 FROM files WHERE created_at <= ?1 "
+                                    "INSERT INTO gc_dead SELECT sha256 FROM files WHERE max(created_at, touched_at) <= ?1 "
                                     "AND sha256 NOT IN (SELECT sha FROM gc_live)",
                                     cutoff));
       report.files_unlinked = static_cast<std::uint64_t>(db.changes());
@@ -417,7 +417,8 @@ struct StorageMaintenance::Impl {
                                       d));
         if (missing != 0) continue;
         for (const char* sql : {
-                 "INSERT OR IGNORE INTO files SELECT sha256, size, frame_count, created_at FROM gc_files WHERE sha256 = ?1",
+                 "INSERT OR IGNORE INTO files(sha256, size, frame_count, created_at) SELECT sha256, size, frame_count, created_at "
+                 "FROM gc_files WHERE sha256 = ?1",
                  "INSERT OR IGNORE INTO recipes SELECT * FROM gc_recipes WHERE file = ?1",
                  "INSERT OR IGNORE INTO tensors SELECT * FROM gc_tensors WHERE file = ?1",
                  "DELETE FROM gc_files WHERE sha256 = ?1",
