@@ -69,7 +69,9 @@ class FramedWriter final : public BlobWriter {
   FramedWriter(std::shared_ptr<Core> core, WriteHints hints)
       : core_(std::move(core)), hints_(std::move(hints)),
         encode_on_worker_(core_->encode_on_worker.load()),
-        pack_(*core_->backend, core_->options.pack_target_bytes, core_->take_buffer()) {}
+        pack_(*core_->backend, core_->options.pack_target_bytes, core_->take_buffer()) {
+    pack_.defer_durability(core_->options.deferred_pack_bytes);
+  }
 
   ~FramedWriter() override {
     stop_worker();
@@ -109,6 +111,7 @@ class FramedWriter final : public BlobWriter {
       return BlobInfo{digest, size_};
     }
     GROVE_RETURN_IF_ERROR(fail(seal_pack()));
+    GROVE_RETURN_IF_ERROR(fail(pack_.finish_pending()));
     // A pack swept as abandoned while this upload stalled must not be indexed.
     for (const NewPack& p : sealed_) {
       Result<ObjectInfo> info = core_->backend->stat(pack_key(p.name));
@@ -448,7 +451,7 @@ class FramedWriter final : public BlobWriter {
   }
 
   // Seals the open pack: its bytes are already streaming to the backend, so this writes the
-  // footer and waits for the rest to be durable. A frame another upload indexed meanwhile stays
+  // footer; the pack is made durable and installed later (deferred_pack_bytes). A frame another upload indexed meanwhile stays
   // in the pack as dead bytes (PackStreamWriter cannot drop it; the index keeps the first copy).
   Status seal_pack() {
     if (pack_.empty()) return Status::ok();

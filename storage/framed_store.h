@@ -40,6 +40,11 @@ struct FramedStoreOptions {
   // on the thread streaming the bytes in: with two cores, hashing and framing overlap encoding.
   // BlobStore::set_ingest_threads(n >= 2) turns it on.
   bool encode_on_worker = false;
+  // How far an upload's sealed packs may run ahead of their fsync: they are made durable and
+  // installed in arrears (the OS writes them back meanwhile), all before the commit indexes
+  // them, so a burst faster than the disk (a GGUF export) waits only when this far ahead. Page
+  // cache, not process memory (the memory backend does hold them). 0: each pack at its seal.
+  std::uint64_t deferred_pack_bytes = 512ull << 20;
 };
 
 // `index_path` is the SQLite index file; packs go to `backend`.

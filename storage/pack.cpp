@@ -264,7 +264,7 @@ Status PackStreamWriter::add(const Blake3Digest& id, ElementType type, std::uint
 Status PackStreamWriter::seal(Sealed& out) {
   out = Sealed{};
   if (entries_.empty()) {
-    abandon();
+    drop_open();
     return Status::ok();
   }
   const std::uint64_t footer_offset = written_;
@@ -282,18 +282,44 @@ Status PackStreamWriter::seal(Sealed& out) {
   Status s = write(tail);
   if (s.is_ok()) s = flush();
   out.size = written_;
-  if (s.is_ok()) s = object_->finish(pack_key(out.name));
-  object_.reset();
-  staging_.clear();
-  written_ = 0;
+  if (s.is_ok() && defer_bytes_ == 0) {
+    s = object_->finish(pack_key(out.name));
+  } else if (s.is_ok()) {
+    deferred_bytes_ += out.size;
+    deferred_.push_back(Deferred{std::move(object_), pack_key(out.name), out.size});
+    while (s.is_ok() && deferred_bytes_ > defer_bytes_) s = finish_oldest();
+  }
+  drop_open();
   return s;
 }
 
-void PackStreamWriter::abandon() {
+Status PackStreamWriter::finish_oldest() {
+  Deferred d = std::move(deferred_.front());
+  deferred_.pop_front();
+  deferred_bytes_ -= d.size;
+  return d.object->finish(d.key);
+}
+
+Status PackStreamWriter::finish_pending() {
+  Status first = Status::ok();
+  while (!deferred_.empty()) {
+    Status s = finish_oldest();
+    if (first.is_ok()) first = s;
+  }
+  return first;
+}
+
+void PackStreamWriter::drop_open() {
   object_.reset();
   entries_.clear();
   staging_.clear();
   written_ = 0;
+}
+
+void PackStreamWriter::abandon() {
+  drop_open();
+  deferred_.clear();  // unfinished objects are discarded
+  deferred_bytes_ = 0;
 }
 
 Result<std::vector<PackEntry>> read_pack_footer(BlobBackend& backend, const std::string& name) {

@@ -19,6 +19,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <optional>
 #include <span>
@@ -133,12 +134,26 @@ class PackStreamWriter {
   // Writes the footer and installs the object under pack_key(name); the writer is empty after,
   // whatever the outcome. `out.name` is empty when there was no frame.
   Status seal(Sealed& out);
-  // Drops the open pack, if any (nothing becomes visible).
+  // Lets seal() leave up to `bytes` of sealed packs to be made durable and installed later, by a
+  // later seal() or finish_pending(), so the writer waits for the disk only when it is that far
+  // ahead of it (the OS is already writing them back). 0, the default: seal() installs at once.
+  void defer_durability(std::uint64_t bytes) { defer_bytes_ = bytes; }
+  // Makes every deferred pack durable and installs it; the first error, if any.
+  Status finish_pending();
+  // Drops the open pack and the deferred ones, if any (nothing more becomes visible).
   void abandon();
 
  private:
+  struct Deferred {
+    std::unique_ptr<ObjectWriter> object;
+    std::string key;
+    std::uint64_t size = 0;
+  };
+
   Status write(std::span<const std::uint8_t> bytes);
   Status flush();
+  Status finish_oldest();
+  void drop_open();
 
   BlobBackend& backend_;
   std::uint64_t target_bytes_;
@@ -146,6 +161,9 @@ class PackStreamWriter {
   std::vector<std::uint8_t> staging_;
   std::uint64_t written_ = 0;  // pack bytes so far (staged or appended)
   std::vector<PackEntry> entries_;
+  std::deque<Deferred> deferred_;  // sealed, not yet durable nor installed; oldest first
+  std::uint64_t deferred_bytes_ = 0;
+  std::uint64_t defer_bytes_ = 0;
 };
 
 // Reads and checks a pack's footer (for fsck and repair tools): kCorrupt when it is malformed

@@ -183,6 +183,7 @@ TEST_CASE("a writer dropped without commit leaves nothing behind", "[storage]") 
   // Small packs, so the writer seals and puts some while it is still open.
   FramedStoreOptions options;
   options.pack_target_bytes = 64 << 10;
+  options.deferred_pack_bytes = 0;  // each sealed pack installed at once
   auto opened = open_local_framed_store(dir.path(), FileSystem::local(), options);
   REQUIRE(opened.is_ok());
   auto store = std::move(*opened);
@@ -306,10 +307,52 @@ TEST_CASE("a blob damaged on disk fails its full read with kCorrupt", "[storage]
   }
 }
 
+// Sealed packs wait for their fsync and install in arrears, up to deferred_pack_bytes behind:
+// all are installed once the commit returns, and a dropped writer leaves neither packs nor
+// temporary files.
+TEST_CASE("sealed packs are installed in arrears, all before the commit indexes them", "[storage]") {
+  TempDir dir;
+  FramedStoreOptions options;
+  options.pack_target_bytes = 64 << 10;
+  options.deferred_pack_bytes = 256 << 10;
+  auto opened = open_local_framed_store(dir.path(), FileSystem::local(), options);
+  REQUIRE(opened.is_ok());
+  auto store = std::move(*opened);
+  auto temporaries = [&] {
+    std::size_t n = 0;
+    if (std::filesystem::exists(dir.path() + "/incoming"))
+      for (const auto& e : std::filesystem::directory_iterator(dir.path() + "/incoming")) n += e.is_regular_file();
+    return n;
+  };
+  const auto data = random_bytes(2000000, 7);
+  SECTION("committed: every pack installed, no temporary left") {
+    auto writer = store->begin_write();
+    REQUIRE(writer.is_ok());
+    REQUIRE((*writer)->append(data).is_ok());
+    auto info = (*writer)->commit(std::nullopt, std::nullopt);
+    REQUIRE(info.is_ok());
+    CHECK(pack_bytes(dir.path()) >= data.size());  // random bytes: stored raw
+    CHECK(temporaries() == 0);
+    auto back = read_range(*store, info->digest, 0, std::nullopt);
+    REQUIRE(back.is_ok());
+    CHECK(*back == data);
+  }
+  SECTION("dropped: nothing installed stays, no temporary left") {
+    {
+      auto writer = store->begin_write();
+      REQUIRE(writer.is_ok());
+      REQUIRE((*writer)->append(data).is_ok());
+    }
+    CHECK(pack_files(dir.path()).empty());
+    CHECK(temporaries() == 0);
+  }
+}
+
 TEST_CASE("sweep_uploads removes only unindexed packs older than the grace period", "[storage]") {
   TempDir dir;
   FramedStoreOptions options;
   options.pack_target_bytes = 64 << 10;
+  options.deferred_pack_bytes = 0;  // an upload past its deferral window installs as it goes
   auto opened = open_local_framed_store(dir.path(), FileSystem::local(), options);
   REQUIRE(opened.is_ok());
   auto store = std::move(*opened);
