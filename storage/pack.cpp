@@ -61,6 +61,24 @@ std::string pack_name(std::span<const std::uint8_t> footer, std::span<const std:
   return h.finish().hex();
 }
 
+// The footer entry of a frame appended at pack offset `offset` after `entries`, and its header.
+PackEntry next_entry(const std::vector<PackEntry>& entries, const Blake3Digest& id, ElementType type,
+                     std::uint32_t raw_length, const EncodedFrame& frame, const std::optional<Blake3Digest>& base,
+                     std::uint64_t offset, std::uint8_t (&header)[kFrameHeaderSize]) {
+  PackEntry e;
+  e.id = id;
+  e.base = base;
+  e.offset = offset;
+  e.raw_offset = entries.empty() ? 0 : entries.back().raw_offset + entries.back().raw_length;
+  e.raw_length = raw_length;
+  e.stored_length = static_cast<std::uint32_t>(frame.bytes.size());
+  e.codec = frame.codec;
+  e.type = type;
+  e.checksum = stored_checksum(frame.bytes);
+  FrameHeader{e.codec, e.type, e.raw_length, e.stored_length, e.base}.encode_to(header);
+  return e;
+}
+
 }  // namespace
 
 void FrameHeader::encode_to(std::span<std::uint8_t, kFrameHeaderSize> out) const {
@@ -136,19 +154,8 @@ void PackBuilder::add(const Blake3Digest& id, ElementType type, std::uint32_t ra
   // Grown once to the pack's full size: growing by doubling would copy and fault it in again.
   const std::size_t need = buffer_.size() + kFrameHeaderSize + frame.bytes.size();
   if (buffer_.capacity() < need) buffer_.reserve(std::max<std::size_t>(need, target_bytes_ + kFrameHeaderSize));
-  PackEntry e;
-  e.id = id;
-  e.base = base;
-  e.offset = buffer_.size();
-  e.raw_offset = entries_.empty() ? 0 : entries_.back().raw_offset + entries_.back().raw_length;
-  e.raw_length = raw_length;
-  e.stored_length = static_cast<std::uint32_t>(frame.bytes.size());
-  e.codec = frame.codec;
-  e.type = type;
-  e.checksum = stored_checksum(frame.bytes);
-  FrameHeader h{e.codec, e.type, e.raw_length, e.stored_length, e.base};
   std::uint8_t header[kFrameHeaderSize];
-  h.encode_to(header);
+  const PackEntry e = next_entry(entries_, id, type, raw_length, frame, base, buffer_.size(), header);
   buffer_.insert(buffer_.end(), header, header + kFrameHeaderSize);
   buffer_.insert(buffer_.end(), frame.bytes.begin(), frame.bytes.end());
   entries_.push_back(e);
@@ -243,20 +250,8 @@ Status PackStreamWriter::add(const Blake3Digest& id, ElementType type, std::uint
     written_ = 0;
     GROVE_RETURN_IF_ERROR(write(std::span(reinterpret_cast<const std::uint8_t*>(kPackMagic), kPackMagicSize)));
   }
-  PackEntry e;
-  e.id = id;
-  e.base = base;
-  e.offset = written_;
-  e.raw_offset = entries_.empty() ? 0 : entries_.back().raw_offset + entries_.back().raw_length;
-  e.raw_length = raw_length;
-  e.stored_length = static_cast<std::uint32_t>(frame.bytes.size());
-  e.codec = frame.codec;
-  e.type = type;
-  e.checksum = stored_checksum(frame.bytes);
-  FrameHeader h{e.codec, e.type, e.raw_length, e.stored_length, e.base};
   std::uint8_t header[kFrameHeaderSize];
-  h.encode_to(header);
-  entries_.push_back(e);
+  entries_.push_back(next_entry(entries_, id, type, raw_length, frame, base, written_, header));
   GROVE_RETURN_IF_ERROR(write(header));
   return write(frame.bytes);
 }
