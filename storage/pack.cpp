@@ -61,6 +61,22 @@ std::string pack_name(std::span<const std::uint8_t> footer, std::span<const std:
   return h.finish().hex();
 }
 
+// A pack's tail (footer entries, then the trailer with a fresh nonce) for a footer starting at
+// `footer_offset`, and the pack's name, which it determines.
+std::vector<std::uint8_t> encode_tail(const std::vector<PackEntry>& entries, std::uint64_t footer_offset,
+                                      std::string& name) {
+  std::vector<std::uint8_t> tail(entries.size() * kPackEntrySize + kPackTrailerSize);
+  for (std::size_t i = 0; i < entries.size(); ++i) encode_entry(entries[i], tail.data() + i * kPackEntrySize);
+  std::uint8_t* trailer = tail.data() + entries.size() * kPackEntrySize;
+  put_u32(trailer, static_cast<std::uint32_t>(entries.size()));
+  put_u64(trailer + 8, footer_offset);
+  random_nonce(std::span<std::uint8_t, 16>(trailer + 16, 16));
+  std::memcpy(trailer + 32, kTrailerMagic, 8);
+  name = pack_name(std::span<const std::uint8_t>(tail).first(entries.size() * kPackEntrySize),
+                   std::span<const std::uint8_t>(trailer + 16, 16));
+  return tail;
+}
+
 // The footer entry of a frame appended at pack offset `offset` after `entries`, and its header.
 PackEntry next_entry(const std::vector<PackEntry>& entries, const Blake3Digest& id, ElementType type,
                      std::uint32_t raw_length, const EncodedFrame& frame, const std::optional<Blake3Digest>& base,
@@ -186,17 +202,8 @@ PackBuilder::Sealed PackBuilder::seal(const std::function<bool(const Blake3Diges
     restart();
     return sealed;
   }
-  const std::uint64_t footer_offset = buffer_.size();
-  buffer_.resize(footer_offset + entries_.size() * kPackEntrySize);
-  for (std::size_t i = 0; i < entries_.size(); ++i)
-    encode_entry(entries_[i], buffer_.data() + footer_offset + i * kPackEntrySize);
-  std::uint8_t trailer[kPackTrailerSize] = {};
-  put_u32(trailer, static_cast<std::uint32_t>(entries_.size()));
-  put_u64(trailer + 8, footer_offset);
-  random_nonce(std::span<std::uint8_t, 16>(trailer + 16, 16));
-  std::memcpy(trailer + 32, kTrailerMagic, 8);
-  sealed.name = pack_name(std::span(buffer_).subspan(footer_offset), std::span<const std::uint8_t>(trailer + 16, 16));
-  buffer_.insert(buffer_.end(), trailer, trailer + kPackTrailerSize);
+  const std::vector<std::uint8_t> tail = encode_tail(entries_, buffer_.size(), sealed.name);
+  buffer_.insert(buffer_.end(), tail.begin(), tail.end());
   sealed.bytes = buffer_;
   sealed.entries = std::move(entries_);
   entries_.clear();
@@ -262,16 +269,7 @@ Status PackStreamWriter::seal(Sealed& out) {
     drop_open();
     return Status::ok();
   }
-  const std::uint64_t footer_offset = written_;
-  std::vector<std::uint8_t> tail(entries_.size() * kPackEntrySize + kPackTrailerSize);
-  for (std::size_t i = 0; i < entries_.size(); ++i) encode_entry(entries_[i], tail.data() + i * kPackEntrySize);
-  std::uint8_t* trailer = tail.data() + entries_.size() * kPackEntrySize;
-  put_u32(trailer, static_cast<std::uint32_t>(entries_.size()));
-  put_u64(trailer + 8, footer_offset);
-  random_nonce(std::span<std::uint8_t, 16>(trailer + 16, 16));
-  std::memcpy(trailer + 32, kTrailerMagic, 8);
-  out.name = pack_name(std::span<const std::uint8_t>(tail).first(entries_.size() * kPackEntrySize),
-                       std::span<const std::uint8_t>(trailer + 16, 16));
+  const std::vector<std::uint8_t> tail = encode_tail(entries_, written_, out.name);
   out.entries = std::move(entries_);
   entries_.clear();
   Status s = write(tail);
