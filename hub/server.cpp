@@ -1,8 +1,5 @@
 #include "hub/server.h"
 
-#include <malloc.h>
-#include <sys/resource.h>
-
 #include <atomic>
 #include <limits>
 #include <mutex>
@@ -127,19 +124,6 @@ std::uint16_t Server::port() const { return impl_->acceptor.local_endpoint().por
 
 void Server::run() {
   Impl& s = *impl_;
-  // Streamed reads and GGUF exports cycle buffers of a few MiB on several threads. glibc's
-  // default gives such buffers fresh mmaps and trims freed heap tops, so each one costs page
-  // faults on zeroed pages: on a VM that was a fifth of an export's CPU. Keeping them in the
-  // heap reuses warm pages; memory stays what is in use at once plus a bounded free top.
-  ::mallopt(M_MMAP_THRESHOLD, 64 << 20);
-  ::mallopt(M_TRIM_THRESHOLD, 64 << 20);
-  // Each upload keeps the files of its packs open until they are durable (up to 17 for one
-  // past 512 MiB), plus connections and cached pack handles: the soft limit of 1024 common on
-  // Linux would be reached by a few dozen concurrent large pushes. Raise it to the hard limit.
-  if (rlimit lim{}; ::getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
-    lim.rlim_cur = lim.rlim_max;
-    (void)::setrlimit(RLIMIT_NOFILE, &lim);
-  }
   s.signals.async_wait([&s](const beast::error_code& ec, int) {
     if (!ec) s.begin_stop();
   });
