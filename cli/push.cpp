@@ -1,7 +1,12 @@
 // grove push DIR REPO: publish a folder as one commit, the way Hugging Face clients do it:
 // preupload (which files are LFS, which are unchanged) → LFS batch → streamed uploads to signed
 // URLs → one NDJSON commit naming its parent, so a concurrent push is refused, not merged.
-// Files are hashed on a second thread while earlier ones upload, one LFS batch per file.
+// LFS files upload two at a time. One the hub has nothing at yet (no file at its path) is not
+// hashed here at all: it goes to grove's own upload route, and the hub, which hashes every byte
+// it stores anyway, names it (SHA-256) in its answer. Files that may be unchanged are hashed on
+// a thread of their own, in order, and go through the LFS batch (which skips what the hub has).
+#include <sys/stat.h>
+
 #include <condition_variable>
 #include <fstream>
 #include <iostream>
@@ -24,6 +29,7 @@ struct PlannedFile {
   LocalFile local;
   FileDigests digests;
   bool lfs = false;
+  bool named_by_hub = false;  // new LFS file: sent unhashed, its SHA-256 comes from the hub
 };
 
 Result<std::string> read_small_file(const std::string& path) {
@@ -56,32 +62,7 @@ class Hasher {
     }
     thread_.join();
   }
-  // Waits until file `i` is hashed; its error if it failed.
-  Status wait(std::size_t i) {
-    std::unique_lock lock(mu_);
-    cv_.wait(lock, [&] { return done_ > i || !status_.is_ok(); });
-    return done_ > i ? Status::ok() : status_;
-  }
-
- private:
-  void run() {
-    for (std::size_t i = 0; i < files_.size(); ++i) {
-      {
-        std::lock_guard lock(mu_);
-        if (stop_) return;
-      }
-      Status s = hash(files_[i]);
-      std::lock_guard lock(mu_);
-      if (!s.is_ok()) {
-        status_ = s;
-        cv_.notify_all();
-        return;
-      }
-      done_ = i + 1;
-      cv_.notify_all();
-    }
-  }
-
+  // One file's digests, read in one pass.
   static Status hash(PlannedFile& f) {
     if (!f.lfs) {
       GROVE_ASSIGN_OR_RETURN(f.digests, digest_file(f.local.absolute, f.local.size));
@@ -107,6 +88,32 @@ class Hasher {
     return Status::ok();
   }
 
+  // Waits until file `i` is hashed; its error if it failed.
+  Status wait(std::size_t i) {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return done_ > i || !status_.is_ok(); });
+    return done_ > i ? Status::ok() : status_;
+  }
+
+ private:
+  void run() {
+    for (std::size_t i = 0; i < files_.size(); ++i) {
+      {
+        std::lock_guard lock(mu_);
+        if (stop_) return;
+      }
+      Status s = files_[i].named_by_hub ? Status::ok() : hash(files_[i]);
+      std::lock_guard lock(mu_);
+      if (!s.is_ok()) {
+        status_ = s;
+        cv_.notify_all();
+        return;
+      }
+      done_ = i + 1;
+      cv_.notify_all();
+    }
+  }
+
   std::vector<PlannedFile>& files_;
   std::mutex mu_;
   std::condition_variable cv_;
@@ -114,6 +121,151 @@ class Hasher {
   Status status_;
   bool stop_ = false;
   std::thread thread_;  // last: started once the rest is ready
+};
+
+// Size and modification time: enough to tell that a file was rewritten while it uploaded.
+struct FileStamp {
+  std::uint64_t size = 0;
+  std::int64_t mtime_ns = 0;
+  bool operator==(const FileStamp&) const = default;
+  static Result<FileStamp> of(const std::string& path) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) return errno_status("stat", path);
+    return FileStamp{static_cast<std::uint64_t>(st.st_size),
+                     static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec};
+  }
+};
+
+// Sends the LFS files the hub lacks, kStreams at a time (each on a connection of its own), so
+// the hub ingests one file while the next arrives and a commit's fsync overlaps the next upload.
+class Uploads {
+ public:
+  Uploads(const PushOptions& options, const RepoRef& ref, std::vector<PlannedFile>& files,
+          const std::vector<std::optional<std::string>>& remote_oids, Hasher& hasher, std::uint64_t total)
+      : options_(options), ref_(ref), files_(files), remote_oids_(remote_oids), hasher_(hasher),
+        changed_(files.size(), false), sent_(files.size(), 0), progress_("uploading", total), total_(total) {
+    if (!options.base.empty()) headers_["X-Grove-Base"] = options.base;
+  }
+
+  // Uploads every LFS file that changed; the first error, if any.
+  Status run(const ClientOptions& client_options) {
+    std::vector<std::unique_ptr<hub::HubClient>> clients;
+    for (int i = 0; i < kStreams; ++i) {
+      GROVE_ASSIGN_OR_RETURN(auto c, make_client(client_options));
+      clients.push_back(std::move(c));
+    }
+    std::vector<std::thread> threads;
+    for (auto& c : clients) threads.emplace_back([this, &c] { work(*c); });
+    for (auto& t : threads) t.join();
+    if (!status_.is_ok()) return status_;
+    if (total_ > 0) progress_.finish();
+    return Status::ok();
+  }
+
+  bool changed(std::size_t i) const { return changed_[i]; }
+
+ private:
+  static constexpr int kStreams = 2;
+
+  void work(hub::HubClient& client) {
+    for (;;) {
+      std::size_t i;
+      {
+        std::lock_guard lock(mu_);
+        while (next_ < files_.size() && !files_[next_].lfs) ++next_;
+        if (next_ == files_.size() || !status_.is_ok()) return;
+        i = next_++;
+      }
+      Status s = upload(client, i);
+      if (!s.is_ok()) {
+        std::lock_guard lock(mu_);
+        if (status_.is_ok()) status_ = s;
+        return;
+      }
+    }
+  }
+
+  Status upload(hub::HubClient& client, std::size_t i) {
+    PlannedFile& f = files_[i];
+    if (f.named_by_hub) {
+      GROVE_ASSIGN_OR_RETURN(bool sent, upload_unnamed(client, i));
+      if (sent) return Status::ok();
+      GROVE_RETURN_IF_ERROR(Hasher::hash(f));  // a hub without grove's route: the LFS way
+    }
+    GROVE_RETURN_IF_ERROR(hasher_.wait(i));
+    if (remote_oids_[i] && *remote_oids_[i] == f.digests.sha256.hex()) return done(i, false);
+    json request = {{"operation", "upload"}, {"transfers", {"basic"}}, {"hash_algo", "sha256"},
+                    {"ref", {{"name", options_.branch}}},
+                    {"objects", json::array({{{"oid", f.digests.sha256.hex()}, {"size", f.local.size}}})}};
+    GROVE_ASSIGN_OR_RETURN(hub::Reply reply, client.request("POST", "/" + ref_.id() + ".git/info/lfs/objects/batch",
+                                                             request.dump(), "application/vnd.git-lfs+json",
+                                                             {{"Accept", "application/vnd.git-lfs+json"}}));
+    if (!reply.ok()) return hub::status_from_reply(reply, "LFS batch");
+    json answer = json::parse(reply.body, nullptr, false);
+    if (!answer.is_object() || !answer["objects"].is_array() || answer["objects"].size() != 1)
+      return internal_error("LFS batch: malformed answer");
+    const json& object = answer["objects"][0];
+    if (object.contains("error"))
+      return invalid_argument("LFS object for " + f.local.path + " refused: " + object["error"].value("message", ""));
+    if (object.contains("actions") && object["actions"].contains("upload")) {
+      const std::string href = object["actions"]["upload"]["href"].get<std::string>();
+      GROVE_ASSIGN_OR_RETURN(hub::Reply up, client.upload_file(href, f.local.absolute, f.local.size,
+                                                               [&](std::uint64_t n) { report(i, n); }, headers_));
+      if (!up.ok()) return hub::status_from_reply(up, "upload of " + f.local.path);
+    }
+    return done(i, true);
+  }
+
+  // grove's own route: the hub names the bytes. False when the hub does not offer it (another
+  // Hub implementation), and the caller goes the LFS way.
+  Result<bool> upload_unnamed(hub::HubClient& client, std::size_t i) {
+    PlannedFile& f = files_[i];
+    GROVE_ASSIGN_OR_RETURN(FileStamp before, FileStamp::of(f.local.absolute));
+    GROVE_ASSIGN_OR_RETURN(hub::Reply up, client.upload_file("/api/grove/upload/" + ref_.id(), f.local.absolute, f.local.size,
+                                                             [&](std::uint64_t n) { report(i, n); }, headers_));
+    if (up.status == 404 && up.header("x-error-code").empty()) return false;
+    if (!up.ok()) return hub::status_from_reply(up, "upload of " + f.local.path);
+    json answer = json::parse(up.body, nullptr, false);
+    std::optional<Sha256Digest> oid;
+    if (answer.is_object() && answer["oid"].is_string()) oid = Sha256Digest::from_hex(answer["oid"].get<std::string>());
+    if (!oid || answer.value("size", std::uint64_t{0}) != f.local.size)
+      return internal_error("upload of " + f.local.path + ": malformed answer");
+    // What the hub hashed is what it stored; a file rewritten meanwhile would not be what the
+    // user pushed, so it is an error, as it is for a hashed file.
+    GROVE_ASSIGN_OR_RETURN(FileStamp after, FileStamp::of(f.local.absolute));
+    if (after != before) return io_error(f.local.path + " changed while uploading");
+    f.digests.sha256 = *oid;
+    GROVE_RETURN_IF_ERROR(done(i, true));
+    return true;
+  }
+
+  void report(std::size_t i, std::uint64_t n) {
+    std::lock_guard lock(mu_);
+    sum_ += n - sent_[i];
+    sent_[i] = n;
+    progress_.update(sum_);
+  }
+
+  Status done(std::size_t i, bool changed) {
+    report(i, files_[i].local.size);
+    changed_[i] = changed;
+    return Status::ok();
+  }
+
+  const PushOptions& options_;
+  const RepoRef& ref_;
+  std::vector<PlannedFile>& files_;
+  const std::vector<std::optional<std::string>>& remote_oids_;
+  Hasher& hasher_;
+  std::map<std::string, std::string> headers_;  // on LFS uploads: X-Grove-Base, so the store deltas at once
+  std::mutex mu_;
+  std::size_t next_ = 0;
+  Status status_;
+  std::vector<char> changed_;  // written by one thread per index, read after the join
+  std::vector<std::uint64_t> sent_;
+  std::uint64_t sum_ = 0;
+  Progress progress_;
+  std::uint64_t total_;
 };
 
 Status ensure_repo(hub::HubClient& client, const RepoRef& ref) {
@@ -127,7 +279,7 @@ Status ensure_repo(hub::HubClient& client, const RepoRef& ref) {
   return hub::status_from_reply(reply, "cannot create " + ref.id());
 }
 
-Status run(hub::HubClient& client, const PushOptions& options) {
+Status run(const ClientOptions& client_options, hub::HubClient& client, const PushOptions& options) {
   GROVE_ASSIGN_OR_RETURN(RepoRef ref, parse_repo_ref(options.repo, false));
   if (!options.base.empty()) GROVE_RETURN_IF_ERROR(parse_repo_ref(options.base, true).status().with_context("--base"));
   GROVE_ASSIGN_OR_RETURN(auto locals, list_local_files(options.dir));
@@ -165,52 +317,25 @@ Status run(hub::HubClient& client, const PushOptions& options) {
     }
   }
 
-  // A second thread hashes the files in order while this one uploads the LFS objects already
-  // hashed that the hub does not have: the hub ingests file k while file k+1 is hashed.
   std::uint64_t lfs_total = 0;
-  for (const auto& f : files)
-    if (f.lfs) lfs_total += f.local.size;
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    if (!files[i].lfs) continue;
+    lfs_total += files[i].local.size;
+    files[i].named_by_hub = !remote_oids[i];
+  }
   Hasher hasher(files);
-  // On LFS uploads: the store encodes the new weights as deltas against the base at once.
-  std::map<std::string, std::string> upload_headers;
-  if (!options.base.empty()) upload_headers["X-Grove-Base"] = options.base;
+  Uploads uploads(options, ref, files, remote_oids, hasher, lfs_total);
+  GROVE_RETURN_IF_ERROR(uploads.run(client_options));
   std::vector<PlannedFile*> changed;
-  Progress progress("uploading", lfs_total);
-  std::uint64_t before = 0;
   for (std::size_t i = 0; i < files.size(); ++i) {
     PlannedFile& f = files[i];
-    GROVE_RETURN_IF_ERROR(hasher.wait(i));
-    std::string local_oid = f.lfs ? f.digests.sha256.hex() : f.digests.git_blob.hex();
-    if (remote_oids[i] && *remote_oids[i] == local_oid) {
-      if (f.lfs) progress.update(before += f.local.size);
+    if (f.lfs) {
+      if (uploads.changed(i)) changed.push_back(&f);
       continue;
     }
-    changed.push_back(&f);
-    if (!f.lfs) continue;
-    json request = {{"operation", "upload"}, {"transfers", {"basic"}}, {"hash_algo", "sha256"},
-                    {"ref", {{"name", options.branch}}},
-                    {"objects", json::array({{{"oid", f.digests.sha256.hex()}, {"size", f.local.size}}})}};
-    GROVE_ASSIGN_OR_RETURN(hub::Reply reply, client.request("POST", "/" + ref.id() + ".git/info/lfs/objects/batch",
-                                                             request.dump(), "application/vnd.git-lfs+json",
-                                                             {{"Accept", "application/vnd.git-lfs+json"}}));
-    if (!reply.ok()) return hub::status_from_reply(reply, "LFS batch");
-    json answer = json::parse(reply.body, nullptr, false);
-    if (!answer.is_object() || !answer["objects"].is_array() || answer["objects"].size() != 1)
-      return internal_error("LFS batch: malformed answer");
-    const json& object = answer["objects"][0];
-    if (object.contains("error"))
-      return invalid_argument("LFS object for " + f.local.path + " refused: " + object["error"].value("message", ""));
-    if (object.contains("actions") && object["actions"].contains("upload")) {
-      const std::string href = object["actions"]["upload"]["href"].get<std::string>();
-      GROVE_ASSIGN_OR_RETURN(hub::Reply up, client.upload_file(href, f.local.absolute, f.local.size,
-                                                               [&](std::uint64_t n) { progress.update(before + n); },
-                                                               upload_headers));
-      if (!up.ok()) return hub::status_from_reply(up, "upload of " + f.local.path);
-    }
-    before += f.local.size;
-    progress.update(before);
+    GROVE_RETURN_IF_ERROR(hasher.wait(i));
+    if (!remote_oids[i] || *remote_oids[i] != f.digests.git_blob.hex()) changed.push_back(&f);
   }
-  if (lfs_total > 0) progress.finish();
   if (changed.empty()) {
     std::cout << "Everything up to date: " << ref.id() << "@" << options.branch << " is " << head.value_or("empty") << "\n";
     return Status::ok();
@@ -248,7 +373,7 @@ Status run(hub::HubClient& client, const PushOptions& options) {
 int run_push(const ClientOptions& options, const PushOptions& push) {
   auto client = make_client(options);
   if (!client.is_ok()) return fail(client.status());
-  Status s = run(**client, push);
+  Status s = run(options, **client, push);
   return s.is_ok() ? 0 : fail(s);
 }
 

@@ -40,6 +40,9 @@ Result<std::unique_ptr<BodySink>> open_lfs_upload(Hub&, Request&, const RoutePar
 Result<Response> handle_lfs_verify(Hub&, Request&, const RouteParams&);
 Result<std::unique_ptr<BodySink>> open_lfs_part(Hub&, Request&, const RouteParams&);
 Result<Response> handle_lfs_complete(Hub&, Request&, const RouteParams&);
+// grove's own upload: the body first, its name (SHA-256) in the answer. For `grove push`, which
+// then need not hash a file before sending it.
+Result<std::unique_ptr<BodySink>> open_grove_upload(Hub&, Request&, const RouteParams&);
 Result<Response> handle_commit(Hub&, Request&, const RouteParams&);
 
 // handlers_files.cpp

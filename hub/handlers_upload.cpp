@@ -6,6 +6,7 @@
 // order into one new blob checked against the object's oid and size, so the object becomes
 // visible only then, and memory stays bounded by one copy buffer.
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 
 #include "formats/model_card.h"
@@ -224,8 +225,10 @@ class LfsUploadSink final : public BodySink {
         return invalid_argument("uploaded content does not match its oid and size: " + committed.status().message());
       return committed.status();
     }
-    Response r = Response::json(json::object());
-    if (!oid_) r.headers.set(http::field::etag, "\"" + committed->digest.hex() + "\"");
+    if (oid_) return Response::json(json::object());
+    // Named by the hub: the content's SHA-256 in the body, and as the ETag a part's completion names.
+    Response r = Response::json({{"oid", committed->digest.hex()}, {"size", committed->size}});
+    r.headers.set(http::field::etag, "\"" + committed->digest.hex() + "\"");
     return r;
   }
 
@@ -317,6 +320,20 @@ Result<std::unique_ptr<BodySink>> open_lfs_part(Hub& hub, Request& request, cons
   GROVE_RETURN_IF_ERROR(check_content_length(request, length));
   GROVE_ASSIGN_OR_RETURN(auto writer, hub.store().begin_write());
   return std::unique_ptr<BodySink>(std::make_unique<LfsUploadSink>(std::move(writer), std::nullopt, length));
+}
+
+Result<std::unique_ptr<BodySink>> open_grove_upload(Hub& hub, Request& request, const RouteParams& params) {
+  GROVE_ASSIGN_OR_RETURN(auto repo, find_readable_repo(hub, request, params["ns"], params["name"]));
+  GROVE_RETURN_IF_ERROR(require_writer(request, repo.ns));
+  auto it = request.header.find(http::field::content_length);
+  if (it == request.header.end())
+    return invalid_argument("an upload without an oid needs a Content-Length");
+  std::uint64_t size = 0;
+  std::string_view declared(it->value().data(), it->value().size());
+  if (std::from_chars(declared.data(), declared.data() + declared.size(), size).ptr != declared.data() + declared.size())
+    return invalid_argument("Content-Length is not a number");
+  GROVE_ASSIGN_OR_RETURN(auto writer, hub.store().begin_write(upload_write_hints(hub, request)));
+  return std::unique_ptr<BodySink>(std::make_unique<LfsUploadSink>(std::move(writer), std::nullopt, size));
 }
 
 Result<Response> handle_lfs_complete(Hub& hub, Request& request, const RouteParams& params) {

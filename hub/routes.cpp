@@ -42,6 +42,7 @@ const Route kRoutes[] = {
     {V::post, "/api/grove/lfs/verify/{oid}", kBuffered, handle_lfs_verify, nullptr},
     {V::put, "/api/grove/lfs/part/{oid}/{part}", kStreamed, nullptr, open_lfs_part},
     {V::post, "/api/grove/lfs/complete/{oid}", kBuffered, handle_lfs_complete, nullptr},
+    {V::put, "/api/grove/upload/{ns}/{name}", kStreamed, nullptr, open_grove_upload},
     {V::get, "/{ns}/{name}/resolve/{rest*}", kNone, handle_resolve, nullptr},
     {V::get, "/{ns}/{name}/raw/{rest*}", kNone, handle_raw, nullptr},
     {V::get, "/-/{file}", kNone, handle_web_asset, nullptr},

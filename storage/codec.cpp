@@ -240,14 +240,15 @@ std::vector<std::uint8_t> encode_planes(std::span<const std::uint8_t> in, std::s
     }
     total += stored[p];
   }
-  std::vector<std::uint8_t> out(total);
-  std::size_t at = esize * 5;
+  // Appended into reserved room: a sized vector would zero every byte before the copy.
+  std::vector<std::uint8_t> out;
+  out.reserve(total);
+  out.insert(out.end(), mode, mode + esize);
+  for (std::size_t p = 0; p < esize; ++p)
+    for (int b = 0; b < 4; ++b) out.push_back(static_cast<std::uint8_t>(stored[p] >> (8 * b)));
   for (std::size_t p = 0; p < esize; ++p) {
-    out[p] = mode[p];
-    for (int b = 0; b < 4; ++b) out[esize + 4 * p + b] = static_cast<std::uint8_t>(stored[p] >> (8 * b));
     const std::uint8_t* src = mode[p] == 1 ? s.packed.data() + p * bound : s.planes.data() + p * n;
-    if (stored[p] > 0) std::memcpy(out.data() + at, src, stored[p]);
-    at += stored[p];
+    out.insert(out.end(), src, src + stored[p]);
   }
   return out;
 }
