@@ -165,7 +165,7 @@ class Uploads {
   bool changed(std::size_t i) const { return changed_[i]; }
 
  private:
-  static constexpr int kStreams = 2;
+  static constexpr int kStreams = 4;
 
   void work(hub::HubClient& client) {
     for (;;) {

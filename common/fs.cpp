@@ -13,22 +13,34 @@ namespace {
 
 class PosixWritableFile final : public WritableFile {
  public:
-  PosixWritableFile(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  PosixWritableFile(int fd, std::string path)
+      : fd_(fd), path_(std::move(path)), offset_(std::max<off_t>(::lseek(fd, 0, SEEK_END), 0)) {}
   ~PosixWritableFile() override {
     if (fd_ >= 0) ::close(fd_);
   }
 
   Status append(std::span<const std::uint8_t> data) override {
+    const bool aligned = direct_wanted_ && offset_ % kDirectAlign == 0 && data.size() % kDirectAlign == 0 &&
+                         reinterpret_cast<std::uintptr_t>(data.data()) % kDirectAlign == 0;
+    if (aligned != direct_on_) set_direct(aligned);
     while (!data.empty()) {
       ssize_t n = ::write(fd_, data.data(), data.size());
       if (n < 0) {
         if (errno == EINTR) continue;
+        if (errno == EINVAL && direct_on_) {  // the filesystem refuses this direct write: stop trying
+          direct_wanted_ = false;
+          set_direct(false);
+          continue;
+        }
         return errno_status("write", path_);
       }
       data = data.subspan(static_cast<std::size_t>(n));
+      offset_ += n;
+      if (direct_on_ && !data.empty()) set_direct(false);  // a short write leaves the rest unaligned
     }
     return Status::ok();
   }
+  void bypass_page_cache() override { direct_wanted_ = true; }
   Status sync() override {
     if (::fdatasync(fd_) != 0) return errno_status("fdatasync", path_);
     return Status::ok();
@@ -52,9 +64,24 @@ class PosixWritableFile final : public WritableFile {
   }
 
  private:
+  static constexpr off_t kDirectAlign = 4096;
+
+  // Turns O_DIRECT on or off for the next writes; a filesystem without it (tmpfs) ends the attempt.
+  void set_direct(bool on) {
+    const int flags = ::fcntl(fd_, F_GETFL);
+    if (flags >= 0 && ::fcntl(fd_, F_SETFL, on ? flags | O_DIRECT : flags & ~O_DIRECT) == 0) {
+      direct_on_ = on;
+    } else if (on) {
+      direct_wanted_ = false;
+    }
+  }
+
   int fd_;
   std::string path_;
+  off_t offset_;  // the file's size: where the next append lands
   off_t kicked_ = 0;  // start_writeback() has covered the bytes before this
+  bool direct_wanted_ = false;  // bypass_page_cache()
+  bool direct_on_ = false;      // O_DIRECT is set on fd_
 };
 
 class PosixReadableFile final : public ReadableFile {

@@ -235,6 +235,9 @@ class LocalObjectWriter final : public ObjectWriter {
   }
 
   std::uint64_t size() const override { return size_; }
+  void bypass_page_cache() override {
+    if (file_) file_->bypass_page_cache();
+  }
 
  private:
   static constexpr std::uint64_t kWritebackStep = 8u << 20;

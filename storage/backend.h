@@ -40,6 +40,8 @@ class ObjectWriter {
   // Makes the object visible under `key`, durable before it returns, as put() would.
   virtual Status finish(const std::string& key) = 0;
   virtual std::uint64_t size() const = 0;
+  // WritableFile::bypass_page_cache for the object's bytes (a hint; backends may ignore it).
+  virtual void bypass_page_cache() {}
 };
 
 class BlobBackend {

@@ -214,12 +214,11 @@ PackBuilder::Sealed PackBuilder::seal(const std::function<bool(const Blake3Diges
 namespace {
 // Frames are staged and appended in pieces of about this size: few syscalls, a small buffer.
 constexpr std::size_t kStagingBytes = 4u << 20;
+constexpr std::size_t kStagingAlign = 4096;  // direct I/O wants page-aligned memory
 }  // namespace
 
 PackStreamWriter::PackStreamWriter(BlobBackend& backend, std::uint64_t target_bytes, std::vector<std::uint8_t> staging)
-    : backend_(backend), target_bytes_(target_bytes), staging_(std::move(staging)) {
-  staging_.clear();
-}
+    : backend_(backend), target_bytes_(target_bytes), staging_(std::move(staging)) {}
 
 std::vector<std::uint8_t> PackStreamWriter::release_buffer() {
   abandon();
@@ -233,19 +232,31 @@ bool PackStreamWriter::fits(std::size_t stored_length) const {
   return entries_.size() < kMaxPackFrames && bytes() + kFrameHeaderSize + stored_length + kPackEntrySize <= target_bytes_;
 }
 
+std::span<std::uint8_t> PackStreamWriter::stage() {
+  if (staging_.size() < kStagingBytes + kStagingAlign) staging_.resize(kStagingBytes + kStagingAlign);
+  const std::size_t misalign = reinterpret_cast<std::uintptr_t>(staging_.data()) % kStagingAlign;
+  return {staging_.data() + (misalign == 0 ? 0 : kStagingAlign - misalign), kStagingBytes};
+}
+
 Status PackStreamWriter::flush() {
-  if (staging_.empty()) return Status::ok();
-  Status s = object_->append(staging_);
-  staging_.clear();
+  if (staged_ == 0) return Status::ok();
+  Status s = object_->append(stage().first(staged_));
+  staged_ = 0;
   return s;
 }
 
+// Whole staging buffers go out at file offsets that are multiples of their size, so a pack that
+// bypasses the page cache is written directly but for its tail.
 Status PackStreamWriter::write(std::span<const std::uint8_t> bytes) {
   written_ += bytes.size();
-  if (staging_.size() + bytes.size() > kStagingBytes) GROVE_RETURN_IF_ERROR(flush());
-  if (bytes.size() >= kStagingBytes) return object_->append(bytes);
-  if (staging_.capacity() < kStagingBytes) staging_.reserve(kStagingBytes);
-  staging_.insert(staging_.end(), bytes.begin(), bytes.end());
+  const std::span<std::uint8_t> window = stage();
+  while (!bytes.empty()) {
+    const std::size_t n = std::min(bytes.size(), window.size() - staged_);
+    std::memcpy(window.data() + staged_, bytes.data(), n);
+    staged_ += n;
+    bytes = bytes.subspan(n);
+    if (staged_ == window.size()) GROVE_RETURN_IF_ERROR(flush());
+  }
   return Status::ok();
 }
 
@@ -253,7 +264,8 @@ Status PackStreamWriter::add(const Blake3Digest& id, ElementType type, std::uint
                              const EncodedFrame& frame, const std::optional<Blake3Digest>& base) {
   if (!object_) {
     GROVE_ASSIGN_OR_RETURN(object_, backend_.begin_put());
-    staging_.clear();
+    if (bypass_page_cache_) object_->bypass_page_cache();
+    staged_ = 0;
     written_ = 0;
     GROVE_RETURN_IF_ERROR(write(std::span(reinterpret_cast<const std::uint8_t*>(kPackMagic), kPackMagicSize)));
   }
@@ -305,7 +317,7 @@ Status PackStreamWriter::finish_pending() {
 void PackStreamWriter::drop_open() {
   object_.reset();
   entries_.clear();
-  staging_.clear();
+  staged_ = 0;
   written_ = 0;
 }
 

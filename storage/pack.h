@@ -138,6 +138,9 @@ class PackStreamWriter {
   // later seal() or finish_pending(), so the writer waits for the disk only when it is that far
   // ahead of it (the OS is already writing them back). 0, the default: seal() installs at once.
   void defer_durability(std::uint64_t bytes) { defer_bytes_ = bytes; }
+  // The packs will not be read back soon (exports): their whole staging buffers, page-aligned,
+  // go to the disk without filling the page cache (ObjectWriter::bypass_page_cache).
+  void bypass_page_cache() { bypass_page_cache_ = true; }
   // Makes every deferred pack durable and installs it; the first error, if any.
   Status finish_pending();
   // Drops the open pack and the deferred ones, if any (nothing more becomes visible).
@@ -151,6 +154,7 @@ class PackStreamWriter {
   };
 
   Status write(std::span<const std::uint8_t> bytes);
+  std::span<std::uint8_t> stage();
   Status flush();
   Status finish_oldest();
   void drop_open();
@@ -158,7 +162,9 @@ class PackStreamWriter {
   BlobBackend& backend_;
   std::uint64_t target_bytes_;
   std::unique_ptr<ObjectWriter> object_;
-  std::vector<std::uint8_t> staging_;
+  std::vector<std::uint8_t> staging_;  // holds the page-aligned window stage() returns
+  std::size_t staged_ = 0;             // bytes in that window
+  bool bypass_page_cache_ = false;
   std::uint64_t written_ = 0;  // pack bytes so far (staged or appended)
   std::vector<PackEntry> entries_;
   std::deque<Deferred> deferred_;  // sealed, not yet durable nor installed; oldest first

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "common/fs.h"
 #include "storage/backend.h"
 #include "storage_test_util.h"
 
@@ -152,6 +153,52 @@ TEST_CASE("safetensors files round trip and identical tensors are stored once ac
   const std::uint64_t before = pack_bytes(dir.path());
   CHECK(store_file(*store, whole, {"model.safetensors"}, 9).digest == a.digest);
   CHECK(pack_bytes(dir.path()) == before);
+}
+
+TEST_CASE("cold writes (export caches) go past the page cache and read back byte for byte", "[storage]") {
+  TempDir dir;
+  // The file seam itself: page-aligned pieces are written with O_DIRECT where the filesystem
+  // allows it, the rest (an unaligned piece, the tail) as usual, all in order.
+  {
+    const std::string path = dir.path() + "/direct.bin";
+    auto file = FileSystem::local().create(path);
+    REQUIRE(file.is_ok());
+    (*file)->bypass_page_cache();
+    std::vector<std::uint8_t> aligned_buffer(3 * 4096 + 4096);
+    std::uint8_t* page = aligned_buffer.data() + (4096 - reinterpret_cast<std::uintptr_t>(aligned_buffer.data()) % 4096) % 4096;
+    const auto bytes = random_bytes(3 * 4096 + 100 + 2 * 4096 + 7, 42);
+    std::vector<std::uint8_t> expect;
+    auto put = [&](std::size_t from, std::size_t n, bool in_page) {
+      std::span<const std::uint8_t> piece(bytes.data() + from, n);
+      if (in_page) {
+        std::memcpy(page, piece.data(), n);
+        piece = {page, n};
+      }
+      REQUIRE((*file)->append(piece).is_ok());
+      expect.insert(expect.end(), bytes.begin() + static_cast<std::ptrdiff_t>(from),
+                    bytes.begin() + static_cast<std::ptrdiff_t>(from + n));
+    };
+    put(0, 3 * 4096, true);             // aligned: direct
+    put(3 * 4096, 100, false);          // unaligned length
+    put(3 * 4096 + 100, 2 * 4096, true);  // aligned memory, unaligned offset
+    put(5 * 4096 + 100, 7, false);
+    REQUIRE((*file)->sync().is_ok());
+    REQUIRE((*file)->close().is_ok());
+    auto back = FileSystem::local().open_read(path);
+    REQUIRE(back.is_ok());
+    std::vector<std::uint8_t> got((*back)->size());
+    REQUIRE((*back)->read_at(0, got).is_ok());
+    CHECK(got == expect);
+  }
+  // Through the store: several packs' worth of a dense file (whole staging buffers direct).
+  auto store = open_store(dir.path() + "/store");
+  const auto dense = random_bytes(11u << 20, 7);
+  WriteHints hints;
+  hints.incompressible = true;
+  hints.cold = true;
+  const BlobInfo info = store_file(*store, dense, hints);
+  check_reads_back(*store, info, dense);
+  check_random_ranges(*store, info, dense, 200, 3);
 }
 
 TEST_CASE("files that only look like safetensors, or are cut short, still round trip", "[storage]") {
