@@ -25,14 +25,7 @@ Result<std::vector<formats::SourceFile>> StoredModelSource::list_files() {
 Status StoredModelSource::read(const std::string& path, std::uint64_t offset, std::span<std::uint8_t> out) {
   auto it = std::find_if(files_.begin(), files_.end(), [&](const registry::FileEntry& f) { return f.path == path; });
   if (it == files_.end()) return not_found(path + " is not a file of this revision");
-  GROVE_ASSIGN_OR_RETURN(auto reader, store_.open(it->sha256, offset, out.size()));
-  std::size_t done = 0;
-  while (done < out.size()) {
-    GROVE_ASSIGN_OR_RETURN(std::size_t n, reader->read(out.subspan(done)));
-    if (n == 0) return corrupt(path + " ended early in storage");
-    done += n;
-  }
-  return Status::ok();
+  return store_.read_exact(it->sha256, offset, out);
 }
 
 // One running export, as a pipeline of two threads around a bounded ring of recent chunks:

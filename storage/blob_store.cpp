@@ -13,6 +13,16 @@ Result<ReencodeStats> BlobStore::reencode(const Sha256Digest& /*file*/,
   return ReencodeStats{};  // a store without deltas has nothing to re-encode
 }
 
+Status BlobStore::read_exact(const Sha256Digest& digest, std::uint64_t offset, std::span<std::uint8_t> out) {
+  GROVE_ASSIGN_OR_RETURN(std::unique_ptr<BlobReader> reader, open(digest, offset, out.size()));
+  for (std::size_t done = 0; done < out.size();) {
+    GROVE_ASSIGN_OR_RETURN(std::size_t n, reader->read(out.subspan(done)));
+    if (n == 0) return corrupt("blob " + digest.hex() + " ended early");
+    done += n;
+  }
+  return Status::ok();
+}
+
 Result<std::string> BlobStore::get_small(const Sha256Digest& digest, std::uint64_t max_size) {
   GROVE_ASSIGN_OR_RETURN(BlobInfo info, stat(digest));
   if (info.size > max_size) {

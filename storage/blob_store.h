@@ -121,6 +121,11 @@ class BlobStore {
   virtual Result<std::unique_ptr<BlobReader>> open(const Sha256Digest& digest, std::uint64_t offset = 0,
                                                    std::optional<std::uint64_t> length = std::nullopt) = 0;
 
+  // Reads exactly out.size() bytes of a blob at `offset` into `out`, for callers that read a
+  // known range into a buffer of their own (the exporter): a store may decode straight into it.
+  // kOutOfRange when the range does not fit inside the blob; kCorrupt as for open().
+  virtual Status read_exact(const Sha256Digest& digest, std::uint64_t offset, std::span<std::uint8_t> out);
+
   // Re-encodes the frames of a stored file as deltas against the tensors of `base_files` where
   // that makes them smaller (a base that arrived after the file, or declared after upload).
   // Frame ids do not change, so the file's recipe and every reader stay valid; the old copies

@@ -64,11 +64,77 @@ struct TensorPlan {
   BaseConfirmation confirmation;
 };
 
+// The SHA-256 of a stream, computed on a thread of its own while the caller works on the same
+// bytes (framing, BLAKE3, encoding): each hash() call returns once both are done with them, so
+// the caller's buffer needs no copy. Pieces too small to be worth a hand-off are hashed inline.
+class BesideHasher {
+ public:
+  // With `beside` false every piece is hashed inline, on the caller's thread.
+  explicit BesideHasher(bool beside) : beside_(beside) {}
+  ~BesideHasher() {
+    if (!thread_.joinable()) return;
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+  // Hashes `data` while `work` runs on this thread; work's status.
+  template <typename Work>
+  Status hash(std::span<const std::uint8_t> data, Work&& work) {
+    if (!beside_ || data.size() < kBesideMin) {
+      sha256_.update(data);
+      return work();
+    }
+    if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
+    {
+      std::lock_guard lock(mu_);
+      piece_ = data;
+      busy_ = true;
+    }
+    cv_.notify_all();
+    Status s = work();
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return !busy_; });
+    return s;
+  }
+
+  Sha256Digest finish() { return sha256_.finish(); }
+
+ private:
+  static constexpr std::size_t kBesideMin = 64u << 10;
+
+  void run() {
+    std::unique_lock lock(mu_);
+    for (;;) {
+      cv_.wait(lock, [&] { return stop_ || busy_; });
+      if (stop_) return;
+      lock.unlock();
+      sha256_.update(piece_);
+      lock.lock();
+      busy_ = false;
+      cv_.notify_all();
+    }
+  }
+
+  const bool beside_;
+  Sha256 sha256_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::span<const std::uint8_t> piece_;
+  bool busy_ = false;
+  bool stop_ = false;
+  std::thread thread_;  // last: started with the first large piece
+};
+
 class FramedWriter final : public BlobWriter {
  public:
   FramedWriter(std::shared_ptr<Core> core, WriteHints hints)
       : core_(std::move(core)), hints_(std::move(hints)),
         encode_on_worker_(core_->encode_on_worker.load()),
+        hasher_(encode_on_worker_),
         pack_(*core_->backend, core_->options.pack_target_bytes, core_->take_buffer()) {
     pack_.defer_durability(core_->options.deferred_pack_bytes);
     if (hints_.cold) pack_.bypass_page_cache();
@@ -82,9 +148,8 @@ class FramedWriter final : public BlobWriter {
 
   Status append(std::span<const std::uint8_t> data) override {
     if (state_ != State::kOpen) return unusable();
-    hasher_.update(data);
     size_ += data.size();
-    return fail(consume(data));
+    return fail(hasher_.hash(data, [&] { return consume(data); }));
   }
 
   std::uint64_t bytes_written() const override { return size_; }
@@ -487,7 +552,7 @@ class FramedWriter final : public BlobWriter {
   const WriteHints hints_;
   // Fixed for the writer's life: encode() runs on exactly one of the two threads.
   const bool encode_on_worker_;
-  Sha256 hasher_;
+  BesideHasher hasher_;  // beside the framing when the store runs the pipeline on two threads
   std::uint64_t size_ = 0;
   State state_ = State::kOpen;
   Status failure_;
@@ -525,10 +590,12 @@ class FramedWriter final : public BlobWriter {
 // rows are fetched in batches: a whole-file read of a huge file holds one batch.
 class FrameWalker {
  public:
-  FrameWalker(std::shared_ptr<Core> core, const Sha256Digest& digest) : core_(std::move(core)), digest_(digest) {}
+  // `scratch`, when given, is used instead of the walker's own buffers (and must outlive it).
+  FrameWalker(std::shared_ptr<Core> core, const Sha256Digest& digest, FrameScratch* scratch = nullptr)
+      : core_(std::move(core)), digest_(digest), scratch_(scratch ? *scratch : own_scratch_) {}
 
-  // Loads the frame covering `pos` into `out`; `start` is its file offset.
-  Status load(std::uint64_t pos, std::vector<std::uint8_t>& out, std::uint64_t& start) {
+  // The recipe row of the frame covering `pos`.
+  Result<const RecipeEntry*> find(std::uint64_t pos) {
     while (next_ < batch_.size() && batch_[next_].raw_offset + batch_[next_].frame.raw_length <= pos) ++next_;
     if (next_ >= batch_.size() || batch_[next_].raw_offset > pos) {
       GROVE_ASSIGN_OR_RETURN(batch_, core_->index->recipe_from(digest_, pos, kBatch));
@@ -539,9 +606,20 @@ class FrameWalker {
     if (e.frame.pack.empty()) return corrupt("frame " + e.frame.id.hex().substr(0, 16) + " is missing from the index");
     if (e.raw_offset > pos || pos - e.raw_offset >= e.frame.raw_length)
       return corrupt("its recipe has no frame at byte " + std::to_string(pos));
-    GROVE_RETURN_IF_ERROR(core_->load_frame(e.frame, e.base ? &*e.base : nullptr, scratch_, out));
-    start = e.raw_offset;
+    return &e;
+  }
+
+  // Loads the frame covering `pos` into `out`; `start` is its file offset.
+  Status load(std::uint64_t pos, std::vector<std::uint8_t>& out, std::uint64_t& start) {
+    GROVE_ASSIGN_OR_RETURN(const RecipeEntry* e, find(pos));
+    GROVE_RETURN_IF_ERROR(core_->load_frame(e->frame, e->base ? &*e->base : nullptr, scratch_, out));
+    start = e->raw_offset;
     return Status::ok();
+  }
+
+  // Loads the frame `e` (from find()) into `out`, exactly its raw length.
+  Status load_into(const RecipeEntry& e, std::span<std::uint8_t> out) {
+    return core_->load_frame_into(e.frame, e.base ? &*e.base : nullptr, scratch_, out);
   }
 
  private:
@@ -551,7 +629,8 @@ class FrameWalker {
   const Sha256Digest digest_;
   std::vector<RecipeEntry> batch_;
   std::size_t next_ = 0;
-  FrameScratch scratch_;
+  FrameScratch own_scratch_;
+  FrameScratch& scratch_;
 };
 
 // Decodes the frames after the reader's current one on a thread of its own, a few ahead, so a
@@ -711,6 +790,39 @@ class FramedBlobStore final : public BlobStore {
   }
 
   void set_ingest_threads(unsigned threads) override { core_->encode_on_worker.store(threads >= 2); }
+
+  // Frames inside the range decode straight into `out`, on the caller's thread, with buffers
+  // the thread keeps (no reader, no prefetch thread, no fresh megabyte buffers per call).
+  Status read_exact(const Sha256Digest& digest, std::uint64_t offset, std::span<std::uint8_t> out) override {
+    GROVE_ASSIGN_OR_RETURN(std::optional<std::uint64_t> size, core_->index->file_size(digest));
+    if (!size) return not_found("blob " + digest.hex() + " not found");
+    if (offset > *size || out.size() > *size - offset)
+      return Status(Code::kOutOfRange, "bytes " + std::to_string(offset) + "+" + std::to_string(out.size()) +
+                                           " are not inside blob " + digest.hex() + " (" + std::to_string(*size) + " bytes)");
+    thread_local FrameScratch scratch;             // content-addressed: valid across calls
+    thread_local std::vector<std::uint8_t> edge;  // a frame only partly inside the range
+    FrameWalker walker(core_, digest, &scratch);
+    const std::uint64_t end = offset + out.size();
+    for (std::uint64_t pos = offset; pos < end;) {
+      Result<const RecipeEntry*> found = walker.find(pos);
+      Status s = found.status();
+      const RecipeEntry* e = found.is_ok() ? *found : nullptr;
+      const std::uint64_t frame_end = e ? e->raw_offset + e->frame.raw_length : 0;
+      if (e && e->raw_offset == pos && frame_end <= end) {
+        s = walker.load_into(*e, out.subspan(static_cast<std::size_t>(pos - offset), e->frame.raw_length));
+      } else if (e) {
+        std::uint64_t start = 0;
+        s = walker.load(pos, edge, start);
+        const std::size_t n = static_cast<std::size_t>(std::min(frame_end, end) - pos);
+        if (s.is_ok()) std::memcpy(out.data() + (pos - offset), edge.data() + (pos - start), n);
+      }
+      if (!s.is_ok())
+        return s.code() == Code::kCorrupt ? corrupt("blob " + digest.hex() + " is corrupt: " + s.message())
+                                          : s.with_context("blob " + digest.hex());
+      pos = std::min(frame_end, end);
+    }
+    return Status::ok();
+  }
 
   Result<BlobInfo> stat(const Sha256Digest& digest) override {
     GROVE_ASSIGN_OR_RETURN(std::optional<std::uint64_t> size, core_->index->file_size(digest));

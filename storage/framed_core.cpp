@@ -35,6 +35,13 @@ bool is_delta(Codec codec) {
 
 Status Core::load_frame(const FrameLocation& frame, const FrameLocation* base, FrameScratch& scratch,
                         std::vector<std::uint8_t>& out) {
+  out.resize(frame.raw_length);
+  return load_frame_into(frame, base, scratch, out);
+}
+
+Status Core::load_frame_into(const FrameLocation& frame, const FrameLocation* base, FrameScratch& scratch,
+                             std::span<std::uint8_t> out) {
+  if (out.size() != frame.raw_length) return internal_error("frame buffer of the wrong size");
   if (frame.pack.empty()) return corrupt("frame " + short_id(frame.id) + " is missing from the index");
   FrameBase fb{ElementType::kBytes, {}};
   if (frame.base) {
@@ -61,7 +68,6 @@ Status Core::load_frame(const FrameLocation& frame, const FrameLocation* base, F
   if (header->codec != frame.codec || header->type != frame.type || header->raw_length != frame.raw_length ||
       header->stored_length != frame.stored_length || header->base != frame.base)
     return frame_error(frame, "its header does not match the index");
-  out.resize(frame.raw_length);
   std::span<const std::uint8_t> payload = stored.subspan(kFrameHeaderSize);
   s = decode_frame(frame.codec, payload, frame.type, frame.base ? &fb : nullptr, out);
   if (!s.is_ok()) return frame_error(frame, "it does not decode: " + s.message());

@@ -40,6 +40,9 @@ struct Core {
   // and checks the BLAKE3 of the result against the frame id. kCorrupt on any mismatch.
   Status load_frame(const FrameLocation& frame, const FrameLocation* base, FrameScratch& scratch,
                     std::vector<std::uint8_t>& out);
+  // The same into a caller's buffer of exactly the frame's raw length.
+  Status load_frame_into(const FrameLocation& frame, const FrameLocation* base, FrameScratch& scratch,
+                         std::span<std::uint8_t> out);
   // Pack buffers recycled between writers: a fresh 32 MiB buffer costs thousands of page faults.
   std::vector<std::uint8_t> take_buffer();
   void give_buffer(std::vector<std::uint8_t> buffer);

@@ -122,7 +122,15 @@ void check_random_ranges(BlobStore& store, const BlobInfo& info, const std::vect
         got->size() != len) {
       FAIL("range " << offset << "+" << len << " of a " << data.size() << "-byte file differs");
     }
+    // The same range decoded straight into a caller's buffer (what the exporter reads with).
+    std::vector<std::uint8_t> exact(static_cast<std::size_t>(len), 0xEE);
+    const Status s = store.read_exact(info.digest, offset, exact);
+    if (!s.is_ok() || !std::equal(exact.begin(), exact.end(), data.begin() + static_cast<std::ptrdiff_t>(offset)))
+      FAIL("read_exact of " << offset << "+" << len << " of a " << data.size() << "-byte file: " << s.to_string());
   }
+  // Past the end: out of range, nothing read.
+  std::vector<std::uint8_t> past(16);
+  CHECK(store.read_exact(info.digest, data.size() - std::min<std::size_t>(data.size(), 8), past).code() == Code::kOutOfRange);
 }
 
 }  // namespace
@@ -342,6 +350,10 @@ TEST_CASE("a bit flip in a pack fails reads of the affected frames only", "[stor
   CHECK(whole.status().code() == Code::kCorrupt);
   CHECK(whole.status().message().find("blob " + damaged.digest.hex() + " is corrupt: frame ") == 0);
   CHECK(store->get_small(damaged.digest).status().code() == Code::kCorrupt);
+  std::vector<std::uint8_t> exact(damaged_data.size());
+  const Status exact_status = store->read_exact(damaged.digest, 0, exact);
+  CHECK(exact_status.code() == Code::kCorrupt);
+  CHECK(exact_status.message().find("blob " + damaged.digest.hex() + " is corrupt: frame ") == 0);
   // The header frame is still good, and so is every byte of the other file.
   auto head = read_range(*store, damaged.digest, 0, 100);
   REQUIRE(head.is_ok());
