@@ -20,9 +20,51 @@ class PosixWritableFile final : public WritableFile {
   }
 
   Status append(std::span<const std::uint8_t> data) override {
-    const bool aligned = direct_wanted_ && offset_ % kDirectAlign == 0 && data.size() % kDirectAlign == 0 &&
-                         reinterpret_cast<std::uintptr_t>(data.data()) % kDirectAlign == 0;
-    if (aligned != direct_on_) set_direct(aligned);
+    GROVE_RETURN_IF_ERROR(write_tail());
+    if (direct_wanted_ && offset_ % kDirectAlign == 0 && reinterpret_cast<std::uintptr_t>(data.data()) % kDirectAlign == 0) {
+      // The whole pages directly; the last partial page waits (in memory) for the next append,
+      // sync() or close(), which write it through the page cache: a few KiB, not the piece.
+      const std::size_t whole = data.size() / kDirectAlign * kDirectAlign;
+      if (whole > 0) {
+        if (!direct_on_) set_direct(true);
+        GROVE_RETURN_IF_ERROR(write_all(data.first(whole)));
+        data = data.subspan(whole);
+      }
+      if (direct_wanted_) {
+        tail_.assign(data.begin(), data.end());
+        return Status::ok();
+      }
+    }
+    return write_all(data);
+  }  void bypass_page_cache() override { direct_wanted_ = true; }
+  Status sync() override {
+    GROVE_RETURN_IF_ERROR(write_tail());
+    if (::fdatasync(fd_) != 0) return errno_status("fdatasync", path_);
+    return Status::ok();
+  }
+  void start_writeback() override {
+    // Linux only; elsewhere the final sync() does all the writing, as before.
+#ifdef SYNC_FILE_RANGE_WRITE
+    const off_t end = ::lseek(fd_, 0, SEEK_CUR);
+    if (end > kicked_) {
+      (void)::sync_file_range(fd_, kicked_, end - kicked_, SYNC_FILE_RANGE_WRITE);
+      kicked_ = end;
+    }
+#endif
+  }
+  Status close() override {
+    if (fd_ < 0) return Status::ok();
+    Status tail = write_tail();
+    int rc = ::close(fd_);
+    fd_ = -1;
+    if (rc != 0) return errno_status("close", path_);
+    return tail;
+  }
+
+ private:
+  static constexpr off_t kDirectAlign = 4096;
+
+  Status write_all(std::span<const std::uint8_t> data) {
     while (!data.empty()) {
       ssize_t n = ::write(fd_, data.data(), data.size());
       if (n < 0) {
@@ -40,31 +82,15 @@ class PosixWritableFile final : public WritableFile {
     }
     return Status::ok();
   }
-  void bypass_page_cache() override { direct_wanted_ = true; }
-  Status sync() override {
-    if (::fdatasync(fd_) != 0) return errno_status("fdatasync", path_);
-    return Status::ok();
-  }
-  void start_writeback() override {
-    // Linux only; elsewhere the final sync() does all the writing, as before.
-#ifdef SYNC_FILE_RANGE_WRITE
-    const off_t end = ::lseek(fd_, 0, SEEK_CUR);
-    if (end > kicked_) {
-      (void)::sync_file_range(fd_, kicked_, end - kicked_, SYNC_FILE_RANGE_WRITE);
-      kicked_ = end;
-    }
-#endif
-  }
-  Status close() override {
-    if (fd_ < 0) return Status::ok();
-    int rc = ::close(fd_);
-    fd_ = -1;
-    if (rc != 0) return errno_status("close", path_);
-    return Status::ok();
-  }
 
- private:
-  static constexpr off_t kDirectAlign = 4096;
+  // The partial page held back by a direct append, through the page cache.
+  Status write_tail() {
+    if (tail_.empty()) return Status::ok();
+    if (direct_on_) set_direct(false);
+    std::vector<std::uint8_t> tail;
+    tail.swap(tail_);
+    return write_all(tail);
+  }
 
   // Turns O_DIRECT on or off for the next writes; a filesystem without it (tmpfs) ends the attempt.
   void set_direct(bool on) {
@@ -82,6 +108,7 @@ class PosixWritableFile final : public WritableFile {
   off_t kicked_ = 0;  // start_writeback() has covered the bytes before this
   bool direct_wanted_ = false;  // bypass_page_cache()
   bool direct_on_ = false;      // O_DIRECT is set on fd_
+  std::vector<std::uint8_t> tail_;  // under a page, held back by a direct append
 };
 
 class PosixReadableFile final : public ReadableFile {

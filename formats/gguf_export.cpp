@@ -219,7 +219,8 @@ Status GgufExport::Impl::compute_chunk(const TensorJob& j, std::uint64_t r0, std
     dtype = j.source->dtype;
     const std::size_t es = dtype_size(dtype);
     sc.src.resize(n * cols * es);
-    GROVE_RETURN_IF_ERROR(source.read(j.source->file, j.source->data_offset + r0 * cols * es, sc.src));
+    GROVE_RETURN_IF_ERROR(source.read(j.source->file, j.source->data_offset + r0 * cols * es,
+                                      std::span<std::uint8_t>(sc.src.data(), sc.src.size())));
     if (j.scale) {
       scale_r0 = r0 / kFp8BlockSize;
       const std::uint64_t scale_r1 = (r1 - 1) / kFp8BlockSize + 1;

@@ -106,7 +106,7 @@ struct GgufExport::Impl {
     ChunkBuffer bytes;
   };
   struct Scratch {  // one per worker
-    std::vector<std::uint8_t> src;
+    ChunkBuffer src;  // not a vector: growing one zero-fills bytes the read overwrites at once
     std::vector<std::uint8_t> scale_raw;
     std::vector<float> scales;
     std::vector<float> row;

@@ -73,7 +73,7 @@ class ExportCache {
   // it so that readers fall behind it). `spool_dir` only holds files of earlier versions,
   // removed here.
   ExportCache(registry::Registry& registry, storage::BlobStore& store, std::string spool_dir, unsigned threads = 0,
-              std::size_t ring_chunk = 1 << 20, std::size_t ring_slots = 16);
+              std::size_t ring_chunk = 1 << 20, std::size_t ring_slots = 64);
   ~ExportCache();
 
   // The stored export, or the running one, or (when `start`) a newly started one. A model that

@@ -186,9 +186,9 @@ TEST_CASE("cold writes (export caches) go past the page cache and read back byte
       expect.insert(expect.end(), bytes.begin() + static_cast<std::ptrdiff_t>(from),
                     bytes.begin() + static_cast<std::ptrdiff_t>(from + n));
     };
-    put(0, 3 * 4096, true);             // aligned: direct
-    put(3 * 4096, 100, false);          // unaligned length
-    put(3 * 4096 + 100, 2 * 4096, true);  // aligned memory, unaligned offset
+    put(0, 3 * 4096 + 10, true);            // whole pages direct, 10 bytes held back
+    put(3 * 4096 + 10, 90, false);          // unaligned memory (the held bytes go first)
+    put(3 * 4096 + 100, 2 * 4096, true);    // aligned memory, unaligned offset
     put(5 * 4096 + 100, 7, false);
     REQUIRE((*file)->sync().is_ok());
     REQUIRE((*file)->close().is_ok());
