@@ -13,7 +13,7 @@
 //
 // Thread-safety: every method may be called from any thread. Destruction cancels running
 // exports and waits for their threads (an export whose bytes were all produced still stores
-// what is left in its ring, at most 16 MiB, so a download that just ended stays cached).
+// what is left in its ring, at most 64 MiB, so a download that just ended stays cached).
 #pragma once
 
 #include <condition_variable>
@@ -69,8 +69,9 @@ struct ExportHandle {
 class ExportCache {
  public:
   // `threads` read and quantize each export (0: one per core). Each running export keeps its
-  // last `ring_slots` chunks of `ring_chunk` bytes in memory (16 MiB by default; tests shrink
-  // it so that readers fall behind it). `spool_dir` only holds files of earlier versions,
+  // last `ring_slots` chunks of `ring_chunk` bytes in memory (64 MiB by default, so the
+  // client's stream can run that far ahead of the storer, which hashes and packs at a lower
+  // priority; tests shrink it so that readers fall behind it). `spool_dir` only holds files of earlier versions,
   // removed here.
   ExportCache(registry::Registry& registry, storage::BlobStore& store, std::string spool_dir, unsigned threads = 0,
               std::size_t ring_chunk = 1 << 20, std::size_t ring_slots = 64);
