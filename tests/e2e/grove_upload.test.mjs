@@ -8,19 +8,10 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import {
   startHub, cleanupTemp, rawConnect, sleep, sha256, tempDir, writeTree, assertOk, ndjson, lfsEntry, postCommit,
-  lfsBatch, readAnswer, treeHashes,
+  lfsBatch, readAnswer, treeHashes, waitFor,
 } from './lib/hub.mjs';
 
 after(cleanupTemp);
-
-async function waitFor(pred, ms, what) {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (pred()) return;
-    await sleep(20);
-  }
-  assert.fail(`timed out waiting for ${what}`);
-}
 
 function put(hub, repo, body, token, headers = {}) {
   return hub.fetch(`/api/grove/upload/${repo}`, { method: 'PUT', token, body, headers });

@@ -2,21 +2,12 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { startHub, cleanupTemp, rawConnect, within, sleep, writeTree, tempDir, assertOk } from './lib/hub.mjs';
+import { startHub, cleanupTemp, rawConnect, within, sleep, writeTree, tempDir, assertOk, waitFor } from './lib/hub.mjs';
 
 after(cleanupTemp);
 
 function get(port, target, { keepAlive = true } = {}) {
   return `GET ${target} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nConnection: ${keepAlive ? 'keep-alive' : 'close'}\r\n\r\n`;
-}
-
-async function waitFor(pred, ms, what) {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (pred()) return;
-    await sleep(20);
-  }
-  assert.fail(`timed out waiting for ${what}`);
 }
 
 test('SIGTERM with an idle keep-alive connection open: exits 0 within a few seconds', async () => {

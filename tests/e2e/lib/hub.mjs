@@ -222,6 +222,16 @@ export function sleep(ms) {
   return new Promise((r) => setTimeout(r, ms));
 }
 
+// Polls `pred` every 20 ms; fails the test naming `what` after `ms`.
+export async function waitFor(pred, ms, what) {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (pred()) return;
+    await sleep(20);
+  }
+  assert.fail(`timed out waiting for ${what}`);
+}
+
 export function sha256(buf) {
   return createHash('sha256').update(buf).digest('hex');
 }
