@@ -5,7 +5,7 @@
 // the store's. A repo's raw bytes are all of its distinct files (every revision); its dedup
 // saving is what it did not have to store because the bytes were already there.
 //
-// The route answers from figures kept per data folder (FiguresCache): the store's statistics
+// The route answers from figures the Hub keeps (StorageFigures): the store's statistics
 // are rescanned only after the index changed (storage::StoreStatsCache), and the registry's
 // file references are re-read only after a registry write or every kRefsTtl (another process
 // may write grove.db). So a request costs a pragma, a stat() and the per-viewer filter.
@@ -107,50 +107,46 @@ json render(const Figures& figures, const std::optional<std::string>& viewer, bo
   return json{{"total", std::move(total)}, {"repos", std::move(per_repo)}};
 }
 
-// The figures of one data folder, tallied again only when the store's statistics changed (a
-// new object from StoreStatsCache), the registry's write generation moved, or kRefsTtl passed.
-class FiguresCache {
- public:
-  explicit FiguresCache(std::string data_dir) : data_dir_(std::move(data_dir)) {}
+}  // namespace
 
-  Result<std::shared_ptr<const Figures>> get(std::uint64_t generation) {
-    std::lock_guard lock(mu_);
-    if (!store_) {
-      GROVE_ASSIGN_OR_RETURN(store_, storage::StoreStatsCache::open(data_dir_ + "/storage"));
+// Tallied again only when the store's statistics changed (a new object from StoreStatsCache),
+// the registry's write generation moved, or kRefsTtl passed.
+struct StorageFigures::Impl {
+  std::mutex mu;
+  std::string data_dir;
+  std::unique_ptr<storage::StoreStatsCache> store;   // guarded by mu
+  std::shared_ptr<const storage::StoreStats> stats;  // what figures was tallied from
+  std::uint64_t generation = 0;                      // the registry's, read before the tally
+  std::chrono::steady_clock::time_point expires;
+  std::shared_ptr<const Figures> figures;
+
+  Result<std::shared_ptr<const Figures>> get(std::uint64_t registry_generation) {
+    std::lock_guard lock(mu);
+    if (!store) {
+      GROVE_ASSIGN_OR_RETURN(store, storage::StoreStatsCache::open(data_dir + "/storage"));
     }
-    GROVE_ASSIGN_OR_RETURN(std::shared_ptr<const storage::StoreStats> stats, store_->get());
+    GROVE_ASSIGN_OR_RETURN(std::shared_ptr<const storage::StoreStats> now_stats, store->get());
     const auto now = std::chrono::steady_clock::now();
-    if (figures_ && stats == stats_ && generation == generation_ && now < expires_) return figures_;
-    GROVE_ASSIGN_OR_RETURN(std::vector<registry::StorageRef> refs, registry::list_storage_refs(data_dir_ + "/grove.db"));
-    figures_ = std::make_shared<const Figures>(tally(*stats, refs));
-    stats_ = std::move(stats);
-    generation_ = generation;
-    expires_ = now + kRefsTtl;
-    return figures_;
+    if (figures && now_stats == stats && registry_generation == generation && now < expires) return figures;
+    GROVE_ASSIGN_OR_RETURN(std::vector<registry::StorageRef> refs, registry::list_storage_refs(data_dir + "/grove.db"));
+    figures = std::make_shared<const Figures>(tally(*now_stats, refs));
+    stats = std::move(now_stats);
+    generation = registry_generation;
+    expires = now + kRefsTtl;
+    return figures;
   }
-
- private:
-  std::mutex mu_;
-  const std::string data_dir_;
-  std::unique_ptr<storage::StoreStatsCache> store_;   // guarded by mu_
-  std::shared_ptr<const storage::StoreStats> stats_;  // what figures_ was tallied from
-  std::uint64_t generation_ = 0;                      // the registry's, read before the tally
-  std::chrono::steady_clock::time_point expires_;
-  std::shared_ptr<const Figures> figures_;
 };
 
-// One FiguresCache per data folder, kept here so that the route stays within this file. Never
-// destroyed: a request may still be answered while the process exits.
-FiguresCache& figures_of(const std::string& data_dir) {
-  static std::mutex mu;
-  static auto* caches = new std::map<std::string, std::unique_ptr<FiguresCache>>();
-  std::lock_guard lock(mu);
-  auto& cache = (*caches)[data_dir];
-  if (!cache) cache = std::make_unique<FiguresCache>(data_dir);
-  return *cache;
+StorageFigures::StorageFigures(std::string data_dir) : impl_(std::make_unique<Impl>()) {
+  impl_->data_dir = std::move(data_dir);
 }
 
-}  // namespace
+StorageFigures::~StorageFigures() = default;
+
+Result<json> StorageFigures::answer(std::uint64_t registry_generation, const std::optional<std::string>& viewer) {
+  GROVE_ASSIGN_OR_RETURN(std::shared_ptr<const Figures> figures, impl_->get(registry_generation));
+  return render(*figures, viewer, false);
+}
 
 Result<json> storage_stats_json(const std::string& data_dir, const std::optional<std::string>& viewer,
                                 bool include_private) {
@@ -164,8 +160,8 @@ Result<Response> handle_storage_stats(Hub& hub, Request& request, const RoutePar
   std::optional<std::string> viewer;
   if (request.caller) viewer = request.caller->user.name;
   const std::uint64_t generation = hub.registry().write_generation();
-  GROVE_ASSIGN_OR_RETURN(std::shared_ptr<const Figures> figures, figures_of(hub.options().data_dir).get(generation));
-  return Response::json(render(*figures, viewer, false));
+  GROVE_ASSIGN_OR_RETURN(json answer, hub.storage_figures().answer(generation, viewer));
+  return Response::json(std::move(answer));
 }
 
 }  // namespace grove::hub

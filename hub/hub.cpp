@@ -52,6 +52,7 @@ Result<std::unique_ptr<Hub>> Hub::open(HubOptions options) {
   if (auto swept = hub->store_->sweep_uploads(kUploadGraceSeconds); swept.is_ok() && *swept > 0)
     GROVE_LOG(kInfo, "removed " << *swept << " abandoned uploads");
   hub->downloads_ = std::make_unique<DownloadCounter>(*hub->registry_, options.download_flush_interval);
+  hub->storage_figures_ = std::make_unique<StorageFigures>(options.data_dir);
   hub->options_ = std::move(options);
   return hub;
 }

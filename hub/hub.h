@@ -12,6 +12,7 @@
 #include "hub/answer_cache.h"
 #include "hub/download_counter.h"
 #include "hub/model_facts.h"
+#include "hub/storage_stats.h"
 #include "registry/registry.h"
 #include "storage/blob_store.h"
 
@@ -58,6 +59,8 @@ class Hub {
   ExportCache& exports();
   // Background re-encoding of pushed models against their base (hub/storage_bases.h).
   Reencoder& reencoder() { return *reencoder_; }
+  // What GET /api/grove/storage answers from (hub/storage_stats.h).
+  StorageFigures& storage_figures() { return *storage_figures_; }
 
   // HMAC-SHA256 of `message` under this hub's secret, in hex.
   std::string sign(std::string_view message) const;
@@ -74,6 +77,7 @@ class Hub {
   std::unique_ptr<DownloadCounter> downloads_;
   ModelFactsCache model_facts_;
   AnswerCache answers_;
+  std::unique_ptr<StorageFigures> storage_figures_;
   // Last: destroyed first, so running exports stop while the registry and store still exist.
   std::once_flag exports_once_;
   std::shared_ptr<ExportCache> exports_;
