@@ -586,6 +586,12 @@ class FramedWriter final : public BlobWriter {
   std::thread worker_;  // last: started after, and joined before, everything it uses
 };
 
+// A read's failure, naming the blob.
+Status blob_error(const Sha256Digest& digest, const Status& s) {
+  return s.code() == Code::kCorrupt ? corrupt("blob " + digest.hex() + " is corrupt: " + s.message())
+                                    : s.with_context("blob " + digest.hex());
+}
+
 // Walks a file's recipe and loads (decodes, verifies) the frame covering a position. Recipe
 // rows are fetched in batches: a whole-file read of a huge file holds one batch.
 class FrameWalker {
@@ -632,6 +638,28 @@ class FrameWalker {
   FrameScratch own_scratch_;
   FrameScratch& scratch_;
 };
+
+// Fills `out` with the file's bytes from `offset`: frames inside the range decode straight into
+// it, the (at most two) frames it cuts through into a buffer the thread keeps.
+Status copy_frames_into(FrameWalker& walker, std::uint64_t offset, std::span<std::uint8_t> out) {
+  thread_local std::vector<std::uint8_t> edge;
+  const std::uint64_t end = offset + out.size();
+  for (std::uint64_t pos = offset; pos < end;) {
+    GROVE_ASSIGN_OR_RETURN(const RecipeEntry* e, walker.find(pos));
+    const std::uint64_t frame_end = e->raw_offset + e->frame.raw_length;
+    std::span<std::uint8_t> dest = out.subspan(static_cast<std::size_t>(pos - offset),
+                                               static_cast<std::size_t>(std::min(frame_end, end) - pos));
+    if (e->raw_offset == pos && frame_end <= end) {
+      GROVE_RETURN_IF_ERROR(walker.load_into(*e, dest));
+    } else {
+      std::uint64_t start = 0;
+      GROVE_RETURN_IF_ERROR(walker.load(pos, edge, start));
+      std::memcpy(dest.data(), edge.data() + (pos - start), dest.size());
+    }
+    pos += dest.size();
+  }
+  return Status::ok();
+}
 
 // Decodes the frames after the reader's current one on a thread of its own, a few ahead, so a
 // long read uses a second core: the next frames are read, decoded and verified while the
@@ -727,8 +755,7 @@ class FramedReader final : public BlobReader {
     if (!have_frame_ || pos_ < frame_start_ || pos_ - frame_start_ >= frame_.size()) {
       Status s = load_at(pos_);
       if (!s.is_ok()) {
-        failure_ = s.code() == Code::kCorrupt ? corrupt("blob " + digest_.hex() + " is corrupt: " + s.message())
-                                              : s.with_context("blob " + digest_.hex());
+        failure_ = blob_error(digest_, s);
         return failure_;
       }
     }
@@ -799,28 +826,9 @@ class FramedBlobStore final : public BlobStore {
     if (offset > *size || out.size() > *size - offset)
       return Status(Code::kOutOfRange, "bytes " + std::to_string(offset) + "+" + std::to_string(out.size()) +
                                            " are not inside blob " + digest.hex() + " (" + std::to_string(*size) + " bytes)");
-    thread_local FrameScratch scratch;             // content-addressed: valid across calls
-    thread_local std::vector<std::uint8_t> edge;  // a frame only partly inside the range
+    thread_local FrameScratch scratch;  // content-addressed: valid across calls
     FrameWalker walker(core_, digest, &scratch);
-    const std::uint64_t end = offset + out.size();
-    for (std::uint64_t pos = offset; pos < end;) {
-      Result<const RecipeEntry*> found = walker.find(pos);
-      Status s = found.status();
-      const RecipeEntry* e = found.is_ok() ? *found : nullptr;
-      const std::uint64_t frame_end = e ? e->raw_offset + e->frame.raw_length : 0;
-      if (e && e->raw_offset == pos && frame_end <= end) {
-        s = walker.load_into(*e, out.subspan(static_cast<std::size_t>(pos - offset), e->frame.raw_length));
-      } else if (e) {
-        std::uint64_t start = 0;
-        s = walker.load(pos, edge, start);
-        const std::size_t n = static_cast<std::size_t>(std::min(frame_end, end) - pos);
-        if (s.is_ok()) std::memcpy(out.data() + (pos - offset), edge.data() + (pos - start), n);
-      }
-      if (!s.is_ok())
-        return s.code() == Code::kCorrupt ? corrupt("blob " + digest.hex() + " is corrupt: " + s.message())
-                                          : s.with_context("blob " + digest.hex());
-      pos = std::min(frame_end, end);
-    }
+    if (Status s = copy_frames_into(walker, offset, out); !s.is_ok()) return blob_error(digest, s);
     return Status::ok();
   }
 
