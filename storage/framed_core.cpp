@@ -75,15 +75,15 @@ Status Core::load_frame_into(const FrameLocation& frame, const FrameLocation* ba
   return Status::ok();
 }
 
-std::vector<std::uint8_t> Core::take_buffer() {
+StagingBuffer Core::take_buffer() {
   std::lock_guard lock(buffers_mu);
   if (buffers.empty()) return {};
-  std::vector<std::uint8_t> b = std::move(buffers.back());
+  StagingBuffer b = std::move(buffers.back());
   buffers.pop_back();
   return b;
 }
 
-void Core::give_buffer(std::vector<std::uint8_t> buffer) {
+void Core::give_buffer(StagingBuffer buffer) {
   if (buffer.capacity() == 0) return;
   std::lock_guard lock(buffers_mu);
   if (buffers.size() < kMaxPooledBuffers) buffers.push_back(std::move(buffer));

@@ -32,8 +32,8 @@ struct Core {
   FramedStoreOptions options;
   std::atomic<bool> encode_on_worker{false};  // options.encode_on_worker, settable later
   std::mutex buffers_mu;
-  std::vector<std::vector<std::uint8_t>> buffers;  // at most kMaxPooledBuffers
-  static constexpr std::size_t kMaxPooledBuffers = 2;
+  std::vector<StagingBuffer> buffers;  // at most kMaxPooledBuffers
+  static constexpr std::size_t kMaxPooledBuffers = 4;
 
   // Reads `frame` with one backend get, checks its header against the index, decodes it (its
   // base first when it is a delta: `base` must then be the base's location, itself standalone)
@@ -43,9 +43,9 @@ struct Core {
   // The same into a caller's buffer of exactly the frame's raw length.
   Status load_frame_into(const FrameLocation& frame, const FrameLocation* base, FrameScratch& scratch,
                          std::span<std::uint8_t> out);
-  // Pack buffers recycled between writers: a fresh 32 MiB buffer costs thousands of page faults.
-  std::vector<std::uint8_t> take_buffer();
-  void give_buffer(std::vector<std::uint8_t> buffer);
+  // Staging buffers recycled between writers: a fresh 4 MiB one costs a thousand page faults.
+  StagingBuffer take_buffer();
+  void give_buffer(StagingBuffer buffer);
 
   // load_frame for a frame that is not a delta.
   Status load_standalone(const FrameLocation& frame, FrameScratch& scratch, std::vector<std::uint8_t>& out);

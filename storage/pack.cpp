@@ -2,8 +2,11 @@
 #include "storage/pack.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
+#include <new>
 #include <random>
+#include <utility>
 
 namespace grove::storage {
 namespace {
@@ -212,19 +215,29 @@ PackBuilder::Sealed PackBuilder::seal(const std::function<bool(const Blake3Diges
 }
 
 namespace {
-// Frames are staged and appended in pieces of about this size: few syscalls, a small buffer.
+// Frames are staged and appended in pieces of this size (few syscalls, a small buffer), at file
+// offsets that are multiples of it, so a pack that bypasses the page cache is written directly
+// but for its tail. The staging buffer starts at kFirstStaging and grows fourfold as needed.
 constexpr std::size_t kStagingBytes = 4u << 20;
+constexpr std::size_t kFirstStaging = 64u << 10;
 constexpr std::size_t kStagingAlign = 4096;  // direct I/O wants page-aligned memory
 }  // namespace
 
-PackStreamWriter::PackStreamWriter(BlobBackend& backend, std::uint64_t target_bytes, std::vector<std::uint8_t> staging)
+void StagingBuffer::grow(std::size_t n, std::size_t keep) {
+  if (n <= capacity_) return;
+  auto* p = static_cast<std::uint8_t*>(std::aligned_alloc(kStagingAlign, n));
+  if (!p) throw std::bad_alloc();
+  if (keep) std::memcpy(p, data_.get(), keep);
+  data_.reset(p);
+  capacity_ = n;
+}
+
+PackStreamWriter::PackStreamWriter(BlobBackend& backend, std::uint64_t target_bytes, StagingBuffer staging)
     : backend_(backend), target_bytes_(target_bytes), staging_(std::move(staging)) {}
 
-std::vector<std::uint8_t> PackStreamWriter::release_buffer() {
+StagingBuffer PackStreamWriter::release_buffer() {
   abandon();
-  std::vector<std::uint8_t> out;
-  out.swap(staging_);
-  return out;
+  return std::exchange(staging_, StagingBuffer{});
 }
 
 bool PackStreamWriter::fits(std::size_t stored_length) const {
@@ -232,30 +245,29 @@ bool PackStreamWriter::fits(std::size_t stored_length) const {
   return entries_.size() < kMaxPackFrames && bytes() + kFrameHeaderSize + stored_length + kPackEntrySize <= target_bytes_;
 }
 
-std::span<std::uint8_t> PackStreamWriter::stage() {
-  if (staging_.size() < kStagingBytes + kStagingAlign) staging_.resize(kStagingBytes + kStagingAlign);
-  const std::size_t misalign = reinterpret_cast<std::uintptr_t>(staging_.data()) % kStagingAlign;
-  return {staging_.data() + (misalign == 0 ? 0 : kStagingAlign - misalign), kStagingBytes};
-}
-
 Status PackStreamWriter::flush() {
   if (staged_ == 0) return Status::ok();
-  Status s = object_->append(stage().first(staged_));
+  Status s = object_->append({staging_.data(), staged_});
   staged_ = 0;
   return s;
 }
 
-// Whole staging buffers go out at file offsets that are multiples of their size, so a pack that
-// bypasses the page cache is written directly but for its tail.
 Status PackStreamWriter::write(std::span<const std::uint8_t> bytes) {
   written_ += bytes.size();
-  const std::span<std::uint8_t> window = stage();
   while (!bytes.empty()) {
-    const std::size_t n = std::min(bytes.size(), window.size() - staged_);
-    std::memcpy(window.data() + staged_, bytes.data(), n);
+    if (staged_ == staging_.capacity()) {
+      if (staged_ >= kStagingBytes) {
+        GROVE_RETURN_IF_ERROR(flush());
+      } else {
+        std::size_t n = std::max(kFirstStaging, staging_.capacity() * 4);
+        while (n < staged_ + bytes.size() && n < kStagingBytes) n *= 4;
+        staging_.grow(std::min(n, kStagingBytes), staged_);
+      }
+    }
+    const std::size_t n = std::min(bytes.size(), staging_.capacity() - staged_);
+    std::memcpy(staging_.data() + staged_, bytes.data(), n);
     staged_ += n;
     bytes = bytes.subspan(n);
-    if (staged_ == window.size()) GROVE_RETURN_IF_ERROR(flush());
   }
   return Status::ok();
 }

@@ -19,8 +19,10 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdlib>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -107,6 +109,24 @@ class PackBuilder {
   bool sealed_ = false;  // buffer_ holds a finished pack; the next add() restarts
 };
 
+// Page-aligned, uninitialised memory for the staging window. It starts small and grows (up
+// to 4 MiB) only as a pack does, so storing a small file touches a few pages, not megabytes.
+class StagingBuffer {
+ public:
+  std::uint8_t* data() const { return data_.get(); }
+  std::size_t capacity() const { return capacity_; }
+  // Grows to `n` bytes, keeping the first `keep`.
+  void grow(std::size_t n, std::size_t keep);
+
+ private:
+  struct Free {
+    void operator()(std::uint8_t* p) const { std::free(p); }
+  };
+  std::unique_ptr<std::uint8_t, Free> data_;
+  std::size_t capacity_ = 0;
+};
+
+
 // Streams frames straight into a backend object (BlobBackend::begin_put) as they come, so a
 // writer holds a small staging buffer instead of a whole pack, and the object's bytes start
 // reaching the disk while the pack fills. The same byte format as PackBuilder. Unlike
@@ -114,9 +134,9 @@ class PackBuilder {
 // meanwhile stays in the pack as dead bytes (the index keeps the first location).
 class PackStreamWriter {
  public:
-  // `staging` may be a recycled buffer (its capacity is what matters).
-  PackStreamWriter(BlobBackend& backend, std::uint64_t target_bytes, std::vector<std::uint8_t> staging = {});
-  std::vector<std::uint8_t> release_buffer();
+  // `staging` may be a recycled buffer.
+  PackStreamWriter(BlobBackend& backend, std::uint64_t target_bytes, StagingBuffer staging = {});
+  StagingBuffer release_buffer();
 
   bool empty() const { return entries_.empty(); }
   std::size_t frame_count() const { return entries_.size(); }
@@ -154,7 +174,6 @@ class PackStreamWriter {
   };
 
   Status write(std::span<const std::uint8_t> bytes);
-  std::span<std::uint8_t> stage();
   Status flush();
   Status finish_oldest();
   void drop_open();
@@ -162,8 +181,8 @@ class PackStreamWriter {
   BlobBackend& backend_;
   std::uint64_t target_bytes_;
   std::unique_ptr<ObjectWriter> object_;
-  std::vector<std::uint8_t> staging_;  // holds the page-aligned window stage() returns
-  std::size_t staged_ = 0;             // bytes in that window
+  StagingBuffer staging_;
+  std::size_t staged_ = 0;  // bytes in it
   bool bypass_page_cache_ = false;
   std::uint64_t written_ = 0;  // pack bytes so far (staged or appended)
   std::vector<PackEntry> entries_;
