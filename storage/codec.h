@@ -36,6 +36,7 @@ struct FrameBase {                    // the raw bytes of the frame a delta is t
 struct EncodedFrame {
   Codec codec = Codec::kRaw;
   std::vector<std::uint8_t> bytes;    // what goes in the pack
+  std::uint64_t raw_check = 0;        // raw_check() of the raw bytes (pack.h), set by the writer
 };
 
 // The smallest encoding that round-trips: standalone (raw when the best codec saves under 5%),

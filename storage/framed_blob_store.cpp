@@ -400,10 +400,15 @@ class FramedWriter final : public BlobWriter {
     bool flush = false;  // no frame: seal and put the open pack
   };
 
-  // Encodes a frame, as a delta against the base tensor's frame when the base helps. Runs on one
-  // thread only (the stream's or the worker's), which owns the scratch buffers and the tensors'
-  // base confirmations.
+  // Encodes a frame, as a delta against the base tensor's frame when the base helps, with the
+  // check reads verify it by. Runs on one thread only (the stream's or the worker's), which owns
+  // the scratch buffers and the tensors' base confirmations.
   void encode(std::span<const std::uint8_t> raw, FrameJob& job) {
+    encode_payload(raw, job);
+    job.encoded.raw_check = raw_check(raw);
+  }
+
+  void encode_payload(std::span<const std::uint8_t> raw, FrameJob& job) {
     TensorPlan* t = job.tensor;
     const ElementType type = t ? t->type : ElementType::kBytes;
     job.encoded_ready = true;
@@ -955,6 +960,7 @@ class FramedBlobStore final : public BlobStore {
           }
           EncodedFrame encoded = encode_frame(raw, e.frame.type, &fb);
           if (!detail::is_delta(encoded.codec) || encoded.bytes.size() >= e.frame.stored_length) continue;
+          encoded.raw_check = raw_check(raw);
           if (!builder.fits(encoded.bytes.size())) GROVE_RETURN_IF_ERROR(flush());
           stats.stored_bytes_before += e.frame.stored_length;
           stats.stored_bytes_after += encoded.bytes.size();

@@ -71,7 +71,11 @@ Status Core::load_frame_into(const FrameLocation& frame, const FrameLocation* ba
   std::span<const std::uint8_t> payload = stored.subspan(kFrameHeaderSize);
   s = decode_frame(frame.codec, payload, frame.type, frame.base ? &fb : nullptr, out);
   if (!s.is_ok()) return frame_error(frame, "it does not decode: " + s.message());
-  if (Blake3::of(out) != frame.id) return frame_error(frame, "its bytes do not hash to its id");
+  if (frame.raw_check != 0) {
+    if (raw_check(out) != frame.raw_check) return frame_error(frame, "its bytes do not match their check");
+  } else if (Blake3::of(out) != frame.id) {
+    return frame_error(frame, "its bytes do not hash to its id");
+  }
   return Status::ok();
 }
 

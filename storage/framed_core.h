@@ -37,7 +37,8 @@ struct Core {
 
   // Reads `frame` with one backend get, checks its header against the index, decodes it (its
   // base first when it is a delta: `base` must then be the base's location, itself standalone)
-  // and checks the BLAKE3 of the result against the frame id. kCorrupt on any mismatch.
+  // and checks the result against the frame's raw check, or its id when it has none (pack.h).
+  // kCorrupt on any mismatch.
   Status load_frame(const FrameLocation& frame, const FrameLocation* base, FrameScratch& scratch,
                     std::vector<std::uint8_t>& out);
   // The same into a caller's buffer of exactly the frame's raw length.

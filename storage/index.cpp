@@ -24,7 +24,8 @@ CREATE TABLE IF NOT EXISTS frames(
   codec INTEGER NOT NULL,
   elem_type INTEGER NOT NULL,
   base BLOB,
-  checksum INTEGER NOT NULL) WITHOUT ROWID;
+  checksum INTEGER NOT NULL,
+  raw_check INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS frames_by_pack ON frames(pack_id);
 CREATE INDEX IF NOT EXISTS frames_by_base ON frames(base) WHERE base IS NOT NULL;
 CREATE TABLE IF NOT EXISTS files(
@@ -59,7 +60,7 @@ std::int64_t now_seconds() {
 }
 
 // Columns starting at `col`: pack name, pack_offset, stored_length, raw_length, codec, elem_type,
-// base; the frame id is given. False when the frame row is missing (NULL pack name).
+// base, raw_check; the frame id is given. False when the frame row is missing (NULL pack name).
 bool read_location(const sql::Stmt& s, int col, const Blake3Digest& id, FrameLocation& out) {
   if (s.is_null(col)) return false;
   out.id = id;
@@ -72,7 +73,15 @@ bool read_location(const sql::Stmt& s, int col, const Blake3Digest& id, FrameLoc
   out.base.reset();
   Blake3Digest b;
   if (s.digest(col + 6, b)) out.base = b;
+  out.raw_check = static_cast<std::uint64_t>(s.int64(col + 7));
   return true;
+}
+
+Result<bool> has_column(sql::Db& db, const char* table, const char* column) {
+  GROVE_ASSIGN_OR_RETURN(sql::Stmt s, db.prepare("SELECT count(*) FROM pragma_table_info(?1) WHERE name = ?2"));
+  s.bind_all(std::string(table), std::string(column));
+  GROVE_ASSIGN_OR_RETURN(bool row, s.step());
+  return row && s.int64(0) > 0;
 }
 
 Result<sql::Transaction> begin_write(sql::Db& db) { return sql::Transaction::begin(db, sql::Transaction::Kind::kWrite); }
@@ -91,10 +100,21 @@ Result<std::unique_ptr<FrameIndex>> FrameIndex::open(const std::string& path) {
   GROVE_RETURN_IF_ERROR((*db)->exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"));
   GROVE_RETURN_IF_ERROR((*db)->exec(kSchema));
   // files.touched_at came after the first stores: add it to an index made before it.
-  GROVE_ASSIGN_OR_RETURN(sql::Stmt has, (*db)->prepare("SELECT count(*) FROM pragma_table_info('files') WHERE name = 'touched_at'"));
-  GROVE_ASSIGN_OR_RETURN(bool row, has.step());
-  if (row && has.int64(0) == 0)
-    GROVE_RETURN_IF_ERROR((*db)->exec("ALTER TABLE files ADD COLUMN touched_at INTEGER NOT NULL DEFAULT 0"));
+  GROVE_ASSIGN_OR_RETURN(bool touched, has_column(**db, "files", "touched_at"));
+  if (!touched) GROVE_RETURN_IF_ERROR((*db)->exec("ALTER TABLE files ADD COLUMN touched_at INTEGER NOT NULL DEFAULT 0"));
+  // So did frames.raw_check (frames indexed before it keep 0 and are checked by their id). gc's
+  // resurrection triggers of such an index copy rows into frames by position: drop them, and
+  // the next gc creates them again, naming their columns.
+  GROVE_ASSIGN_OR_RETURN(bool checked, has_column(**db, "frames", "raw_check"));
+  if (!checked) {
+    GROVE_ASSIGN_OR_RETURN(sql::Transaction tx, begin_write(**db));
+    GROVE_ASSIGN_OR_RETURN(bool added, has_column(**db, "frames", "raw_check"));  // by another process meanwhile?
+    if (!added)
+      GROVE_RETURN_IF_ERROR((*db)->exec("ALTER TABLE frames ADD COLUMN raw_check INTEGER NOT NULL DEFAULT 0; "
+                                        "DROP TRIGGER IF EXISTS gc_resurrect_by_recipe; "
+                                        "DROP TRIGGER IF EXISTS gc_resurrect_base;"));
+    GROVE_RETURN_IF_ERROR(tx.commit());
+  }
   return std::unique_ptr<FrameIndex>(new FrameIndex(std::move(*db)));
 }
 
@@ -102,7 +122,7 @@ Result<std::optional<FrameLocation>> FrameIndex::find_frame(const Blake3Digest& 
   std::lock_guard lock(mu_);
   GROVE_ASSIGN_OR_RETURN(sql::Stmt s,
                          db_->prepare("SELECT p.name, f.pack_offset, f.stored_length, f.raw_length, f.codec, "
-                                      "f.elem_type, f.base FROM frames f JOIN packs p ON p.id = f.pack_id WHERE f.id = ?1"));
+                                      "f.elem_type, f.base, f.raw_check FROM frames f JOIN packs p ON p.id = f.pack_id WHERE f.id = ?1"));
   GROVE_ASSIGN_OR_RETURN(bool row, s.bind_all(id).step());
   if (!row) return std::optional<FrameLocation>();
   FrameLocation loc;
@@ -126,8 +146,8 @@ Result<std::vector<RecipeEntry>> FrameIndex::recipe_from(const Sha256Digest& fil
   GROVE_ASSIGN_OR_RETURN(
       sql::Stmt s,
       db_->prepare("SELECT r.raw_offset, r.frame, "
-                   "p.name, f.pack_offset, f.stored_length, f.raw_length, f.codec, f.elem_type, f.base, "
-                   "bp.name, b.pack_offset, b.stored_length, b.raw_length, b.codec, b.elem_type, b.base "
+                   "p.name, f.pack_offset, f.stored_length, f.raw_length, f.codec, f.elem_type, f.base, f.raw_check, "
+                   "bp.name, b.pack_offset, b.stored_length, b.raw_length, b.codec, b.elem_type, b.base, b.raw_check "
                    "FROM recipes r LEFT JOIN frames f ON f.id = r.frame LEFT JOIN packs p ON p.id = f.pack_id "
                    "LEFT JOIN frames b ON b.id = f.base LEFT JOIN packs bp ON bp.id = b.pack_id "
                    "WHERE r.file = ?1 AND r.raw_offset >= "
@@ -144,7 +164,7 @@ Result<std::vector<RecipeEntry>> FrameIndex::recipe_from(const Sha256Digest& fil
     if (!read_location(s, 2, e.frame.id, e.frame)) e.frame.pack.clear();  // missing frame row
     if (e.frame.base) {
       FrameLocation b;
-      if (read_location(s, 9, *e.frame.base, b)) e.base = std::move(b);
+      if (read_location(s, 10, *e.frame.base, b)) e.base = std::move(b);
     }
     out.push_back(std::move(e));
   }
@@ -200,13 +220,14 @@ Status FrameIndex::insert_pack(const NewPack& pack, std::int64_t now, std::int64
 namespace {
 
 Status put_frames(sql::Db& db, const NewPack& pack, std::int64_t pack_id, bool replace) {
-  GROVE_ASSIGN_OR_RETURN(sql::Stmt s, db.prepare(replace ? "INSERT OR REPLACE INTO frames VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
-                                                         : "INSERT OR IGNORE INTO frames VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"));
+  GROVE_ASSIGN_OR_RETURN(sql::Stmt s, db.prepare(replace ? "INSERT OR REPLACE INTO frames VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+                                                         : "INSERT OR IGNORE INTO frames VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"));
   for (const PackEntry& e : pack.entries) {
     s.reset();
     s.bind_all(e.id, pack_id, e.offset, static_cast<std::int64_t>(e.stored_length),
                static_cast<std::int64_t>(e.raw_length), static_cast<std::int64_t>(e.codec),
-               static_cast<std::int64_t>(e.type), e.base, static_cast<std::int64_t>(e.checksum));
+               static_cast<std::int64_t>(e.type), e.base, static_cast<std::int64_t>(e.checksum),
+               static_cast<std::int64_t>(e.raw_check));
     GROVE_RETURN_IF_ERROR(s.run());
   }
   return Status::ok();

@@ -3,7 +3,8 @@
 //
 // Tables (see index.cpp for the exact schema):
 //   packs(id, name, size, frame_count, created_at)      every sealed pack the index knows
-//   frames(id, pack_id, pack_offset, stored_length, raw_length, codec, elem_type, base, checksum)
+//   frames(id, pack_id, pack_offset, stored_length, raw_length, codec, elem_type, base, checksum,
+//          raw_check)
 //   files(sha256, size, frame_count, created_at)        one row per visible blob
 //   recipes(file, raw_offset, frame)                    primary key (file, raw_offset): a range
 //                                                       read finds its first frame in O(log n)
@@ -41,6 +42,7 @@ struct FrameLocation {
   Codec codec = Codec::kRaw;
   ElementType type = ElementType::kBytes;
   std::optional<Blake3Digest> base;
+  std::uint64_t raw_check = 0;  // pack.h; 0: check the decoded bytes against `id` instead
 };
 
 struct RecipeEntry {

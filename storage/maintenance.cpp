@@ -69,7 +69,8 @@ CREATE TABLE IF NOT EXISTS gc_retired(pack_id INTEGER PRIMARY KEY, retired_at IN
 CREATE TRIGGER IF NOT EXISTS gc_resurrect_by_recipe AFTER INSERT ON recipes
 WHEN EXISTS (SELECT 1 FROM gc_frames WHERE id = NEW.frame)
 BEGIN
-  INSERT OR IGNORE INTO frames SELECT id, pack_id, pack_offset, stored_length, raw_length, codec, elem_type, base, checksum
+  INSERT OR IGNORE INTO frames(id, pack_id, pack_offset, stored_length, raw_length, codec, elem_type, base, checksum)
+    SELECT id, pack_id, pack_offset, stored_length, raw_length, codec, elem_type, base, checksum
     FROM gc_frames WHERE id = NEW.frame;
   DELETE FROM gc_frames WHERE id = NEW.frame;
   DELETE FROM gc_retired WHERE pack_id IN (SELECT pack_id FROM frames WHERE id = NEW.frame);
@@ -77,7 +78,8 @@ END;
 CREATE TRIGGER IF NOT EXISTS gc_resurrect_base AFTER INSERT ON frames
 WHEN NEW.base IS NOT NULL AND EXISTS (SELECT 1 FROM gc_frames WHERE id = NEW.base)
 BEGIN
-  INSERT OR IGNORE INTO frames SELECT id, pack_id, pack_offset, stored_length, raw_length, codec, elem_type, base, checksum
+  INSERT OR IGNORE INTO frames(id, pack_id, pack_offset, stored_length, raw_length, codec, elem_type, base, checksum)
+    SELECT id, pack_id, pack_offset, stored_length, raw_length, codec, elem_type, base, checksum
     FROM gc_frames WHERE id = NEW.base;
   DELETE FROM gc_frames WHERE id = NEW.base;
   DELETE FROM gc_retired WHERE pack_id IN (SELECT pack_id FROM frames WHERE id = NEW.base);
@@ -114,16 +116,19 @@ struct FrameRow {
   ElementType type = ElementType::kBytes;
   std::optional<Blake3Digest> base;
   std::uint64_t checksum = 0;
+  std::uint64_t raw_check = 0;
 
+  // Without the raw check: loading it then checks the decoded bytes against the frame id.
   FrameLocation location() const {
-    return FrameLocation{id, pack, offset, stored_length, raw_length, codec, type, base};
+    return FrameLocation{id, pack, offset, stored_length, raw_length, codec, type, base, 0};
   }
   // How fsck's problems and gc's errors name a frame.
   std::string label() const { return "frame " + id.hex().substr(0, 16) + " in pack " + pack.substr(0, 16); }
 };
 
 constexpr const char* kFrameColumns =
-    "f.id, f.pack_id, p.name, f.pack_offset, f.stored_length, f.raw_length, f.codec, f.elem_type, f.base, f.checksum";
+    "f.id, f.pack_id, p.name, f.pack_offset, f.stored_length, f.raw_length, f.codec, f.elem_type, f.base, f.checksum, "
+    "f.raw_check";
 
 FrameRow read_frame_row(const Stmt& s) {
   FrameRow r;
@@ -138,6 +143,7 @@ FrameRow read_frame_row(const Stmt& s) {
   Blake3Digest b;
   if (s.digest(8, b)) r.base = b;
   r.checksum = static_cast<std::uint64_t>(s.int64(9));
+  r.raw_check = static_cast<std::uint64_t>(s.int64(10));
   return r;
 }
 
@@ -318,7 +324,7 @@ struct StorageMaintenance::Impl {
     GROVE_RETURN_IF_ERROR(read_frames(frames, [&](const StoredFrame& f) -> Status {
       GROVE_RETURN_IF_ERROR(f.read);
       if (!f.intact) return corrupt(f.row.label() + " fails its checksum; run grove fsck");
-      EncodedFrame encoded{f.row.codec, std::vector<std::uint8_t>(f.payload.begin(), f.payload.end())};
+      EncodedFrame encoded{f.row.codec, std::vector<std::uint8_t>(f.payload.begin(), f.payload.end()), f.row.raw_check};
       if (!builder.fits(encoded.bytes.size())) GROVE_RETURN_IF_ERROR(flush());
       builder.add(f.row.id, f.row.type, f.row.raw_length, std::move(encoded), f.row.base);
       ++frames_copied;
@@ -517,8 +523,8 @@ struct StorageMaintenance::Impl {
     return Status::ok();
   }
 
-  // fsck, second: every indexed frame: stored checksum, header, decode and BLAKE3
-  // (Core::load_frame). A delta whose base is bad or missing is bad too.
+  // fsck, second: every indexed frame: stored checksum, header, decode, BLAKE3 (Core::load_frame
+  // given no raw check) and raw check. A delta whose base is bad or missing is bad too.
   Status check_frames(const std::vector<FrameRow>& frames, FsckReport& report, FsckFindings& found) {
     for (const FrameRow& f : frames) found.indexed[f.id] = &f;
     detail::FrameScratch scratch;
@@ -540,6 +546,7 @@ struct StorageMaintenance::Impl {
         scratch.base_id.reset();
         Status s = core.load_frame(f.location(), base ? &*base : nullptr, scratch, raw);
         if (!s.is_ok()) problem = s.message();
+        else if (f.raw_check != 0 && raw_check(raw) != f.raw_check) problem = "its raw check in the index is wrong";
       }
       if (!problem.empty()) {
         found.bad_frames.insert(f.id);

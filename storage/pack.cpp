@@ -8,6 +8,9 @@
 #include <random>
 #include <utility>
 
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
 namespace grove::storage {
 namespace {
 
@@ -50,6 +53,7 @@ void encode_entry(const PackEntry& e, std::uint8_t* p) {
   p[89] = static_cast<std::uint8_t>(e.type);
   p[90] = e.base ? kFlagHasBase : 0;
   put_u64(p + 96, e.checksum);
+  put_u64(p + 104, e.raw_check);
 }
 
 void random_nonce(std::span<std::uint8_t, 16> out) {
@@ -94,6 +98,7 @@ PackEntry next_entry(const std::vector<PackEntry>& entries, const Blake3Digest& 
   e.codec = frame.codec;
   e.type = type;
   e.checksum = stored_checksum(frame.bytes);
+  e.raw_check = frame.raw_check;
   FrameHeader{e.codec, e.type, e.raw_length, e.stored_length, e.base}.encode_to(header);
   return e;
 }
@@ -135,6 +140,8 @@ Result<FrameHeader> FrameHeader::decode_from(std::span<const std::uint8_t> in) {
   if (is_delta(h.codec) != h.base.has_value()) return corrupt("frame header's codec and base disagree");
   return h;
 }
+
+std::uint64_t raw_check(std::span<const std::uint8_t> raw) { return XXH3_64bits(raw.data(), raw.size()); }
 
 std::uint64_t stored_checksum(std::span<const std::uint8_t> stored) {
   return get_u64(Blake3::of(stored).bytes.data());
@@ -374,6 +381,7 @@ Result<std::vector<PackEntry>> read_pack_footer(BlobBackend& backend, const std:
     e.codec = static_cast<Codec>(p[88]);
     e.type = static_cast<ElementType>(p[89]);
     e.checksum = get_u64(p + 96);
+    e.raw_check = get_u64(p + 104);
     if (e.offset != next_offset) return corrupt("pack " + name + " footer offsets are not contiguous");
     next_offset = e.offset + kFrameHeaderSize + e.stored_length;
     entries.push_back(e);

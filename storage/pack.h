@@ -8,12 +8,16 @@
 //   footer  = entry(112) * frame_count, one per frame in pack order:
 //             32 id | 32 base id | u64 offset of the frame header | u64 raw offset (sum of the raw
 //             lengths before it in this pack) | u32 raw_length | u32 stored_length | u8 codec
-//             | u8 element type | u8 flags | u8 0 | u32 0 (reserved) | u64 checksum | u64 0 (reserved)
+//             | u8 element type | u8 flags | u8 0 | u32 0 (reserved) | u64 checksum | u64 raw check
 //   trailer = u32 frame_count | u32 0 (reserved) | u64 footer offset | 16 random bytes (nonce)
 //             | "GROVPKFT"
-// Frame id = BLAKE3 of the frame's raw (decoded) bytes: reads verify it after decoding.
+// Frame id = BLAKE3 of the frame's raw (decoded) bytes.
 // Checksum = first 8 bytes (LE) of the BLAKE3 of the stored payload: fsck checks it without
-// decoding. A pack's name is the BLAKE3 of its footer and nonce, so it commits to every frame in
+// decoding.
+// Raw check = XXH3-64 of the raw bytes (0 in packs written before it, and when the hash is 0):
+// reads check what they decoded against it, an order of magnitude faster than the BLAKE3 of the
+// id (decoding is deterministic, so this still catches a bad byte on disk and a decoder bug);
+// frames without one are checked against their id. fsck checks both. A pack's name is the BLAKE3 of its footer and nonce, so it commits to every frame in
 // it, and two writers sealing identical frames still get two names: a writer may delete a pack
 // it sealed but never indexed without touching anyone else's.
 #pragma once
@@ -66,9 +70,11 @@ struct PackEntry {
   Codec codec = Codec::kRaw;
   ElementType type = ElementType::kBytes;
   std::uint64_t checksum = 0;
+  std::uint64_t raw_check = 0;
 };
 
 std::uint64_t stored_checksum(std::span<const std::uint8_t> stored);
+std::uint64_t raw_check(std::span<const std::uint8_t> raw);
 // "packs/ab/<hex>.pack" for a pack named `name` (64 hex digits).
 std::string pack_key(const std::string& name);
 

@@ -83,6 +83,22 @@ IndexFacts index_facts(const std::string& root) {
   return f;
 }
 
+// Runs `sql` on the store's index (from another connection, as another process would).
+std::int64_t index_sql(const std::string& root, const std::string& sql) {
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open((root + "/index.db").c_str(), &db) == SQLITE_OK);
+  sqlite3_busy_timeout(db, 5000);
+  sqlite3_stmt* s = nullptr;
+  INFO(sql);
+  REQUIRE(sqlite3_prepare_v2(db, sql.c_str(), -1, &s, nullptr) == SQLITE_OK);
+  const int rc = sqlite3_step(s);
+  REQUIRE((rc == SQLITE_ROW || rc == SQLITE_DONE));
+  const std::int64_t v = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : sqlite3_changes(db);
+  sqlite3_finalize(s);
+  sqlite3_close(db);
+  return v;
+}
+
 std::unique_ptr<BlobStore> open_store(const std::string& root) {
   auto store = BlobStore::open_local(root);
   REQUIRE(store.is_ok());
@@ -359,6 +375,59 @@ TEST_CASE("a bit flip in a pack fails reads of the affected frames only", "[stor
   REQUIRE(head.is_ok());
   CHECK(std::equal(head->begin(), head->end(), damaged_data.begin()));
   check_reads_back(*store, other, other_data);
+}
+
+TEST_CASE("reads check decoded bytes against the frame's raw check, or its id without one", "[storage]") {
+  TempDir dir;
+  const auto data = base_model(650).file();
+  BlobInfo info;
+  {
+    auto store = open_store(dir.path());
+    info = store_file(*store, data, {"m.safetensors"});
+  }
+  // Every frame written now has a raw check.
+  CHECK(index_sql(dir.path(), "SELECT count(*) FROM frames") > 3);
+  CHECK(index_sql(dir.path(), "SELECT count(*) FROM frames WHERE raw_check = 0") == 0);
+  {
+    // A wrong raw check fails the read of that frame, as a wrong byte would.
+    CHECK(index_sql(dir.path(), "UPDATE frames SET raw_check = raw_check + 1 WHERE id = "
+                                "(SELECT frame FROM recipes ORDER BY raw_offset DESC LIMIT 1)") == 1);
+    auto store = open_store(dir.path());
+    auto whole = read_range(*store, info.digest, 0, std::nullopt);
+    REQUIRE_FALSE(whole.is_ok());
+    CHECK(whole.status().code() == Code::kCorrupt);
+    CHECK(whole.status().message().find("do not match their check") != std::string::npos);
+    std::vector<std::uint8_t> exact(data.size());
+    CHECK(store->read_exact(info.digest, 0, exact).code() == Code::kCorrupt);
+  }
+  // An index made before raw checks: the column is added back (as 0) when the store opens, the
+  // old gc triggers that copied frame rows by position are dropped, and every frame is checked
+  // against its id instead.
+  index_sql(dir.path(), "ALTER TABLE frames DROP COLUMN raw_check");
+  index_sql(dir.path(), "CREATE TABLE gc_frames(id BLOB PRIMARY KEY, pack_id, pack_offset, stored_length, raw_length, "
+                        "codec, elem_type, base, checksum, unlinked_at)");
+  index_sql(dir.path(), "CREATE TRIGGER gc_resurrect_by_recipe AFTER INSERT ON recipes "
+                        "WHEN EXISTS (SELECT 1 FROM gc_frames WHERE id = NEW.frame) BEGIN "
+                        "INSERT OR IGNORE INTO frames SELECT id, pack_id, pack_offset, stored_length, raw_length, codec, "
+                        "elem_type, base, checksum FROM gc_frames WHERE id = NEW.frame; END");
+  {
+    auto store = open_store(dir.path());
+    CHECK(index_sql(dir.path(), "SELECT count(*) FROM frames WHERE raw_check = 0") ==
+          index_sql(dir.path(), "SELECT count(*) FROM frames"));
+    CHECK(index_sql(dir.path(), "SELECT count(*) FROM sqlite_master WHERE type = 'trigger'") == 0);
+    check_reads_back(*store, info, data);
+    check_random_ranges(*store, info, data, 50, 11);
+    // New frames get raw checks again; a frame without one still fails on a bad byte.
+    const auto other = base_model(651).file();
+    const BlobInfo o = store_file(*store, other, {"o.safetensors"});
+    CHECK(index_sql(dir.path(), "SELECT count(*) FROM frames WHERE raw_check != 0") > 3);
+    check_reads_back(*store, o, other);
+  }
+  const auto packs = pack_files(dir.path());
+  REQUIRE(!packs.empty());
+  for (const std::string& pack : packs) flip_bit(pack, std::filesystem::file_size(pack) / 2);
+  auto store = open_store(dir.path());
+  CHECK(read_range(*store, info.digest, 0, std::nullopt).status().code() == Code::kCorrupt);
 }
 
 TEST_CASE("the framed store works over the in-memory backend", "[storage]") {
