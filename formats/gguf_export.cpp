@@ -1,5 +1,7 @@
 #include "formats/gguf_export.h"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -105,6 +107,27 @@ Result<std::size_t> GgufExport::read(std::span<std::uint8_t> out) {
   return done;
 }
 
+Status GgufExport::next(ChunkBuffer& piece) {
+  Impl& m = *impl_;
+  if (m.out_pos != m.out.size()) return internal_error("GgufExport::next after a partial read()");
+  if (m.position == m.total_size) {
+    piece.clear();
+    return Status::ok();
+  }
+  // The caller's old buffer becomes `out`, which produce_next fills (header, padding) or hands
+  // to a worker's slot in exchange for a quantized chunk.
+  m.out.swap(piece);
+  m.out.clear();
+  m.out_pos = 0;
+  Status s = m.produce_next();
+  piece.swap(m.out);
+  m.out.clear();
+  if (!s.is_ok()) return s;
+  if (piece.empty()) return internal_error("GGUF export produced fewer bytes than planned");
+  m.position += piece.size();
+  return Status::ok();
+}
+
 GgufExport::Impl::~Impl() {
   {
     std::lock_guard lock(mu);
@@ -149,7 +172,11 @@ void GgufExport::Impl::start_workers() {
   unsigned n = options.threads ? options.threads : std::max(1u, std::thread::hardware_concurrency());
   // Two slots per worker: one being filled while the consumer drains another.
   slots.resize(std::size_t{n} * 2 + 1);
-  for (unsigned i = 0; i < n; ++i) workers.emplace_back([this] { work(); });
+  for (unsigned i = 0; i < n; ++i)
+    workers.emplace_back([this] {
+      pthread_setname_np(pthread_self(), "grove-quantize");
+      work();
+    });
 }
 
 // The consumer's side: the next chunk of `j` (the chunks come in the order workers claim them,

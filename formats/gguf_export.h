@@ -20,6 +20,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <span>
 #include <string>
@@ -32,6 +33,42 @@
 #include "formats/model_source.h"
 
 namespace grove::formats {
+
+// A byte buffer whose resize leaves new bytes uninitialised (and drops the old contents when
+// it grows): every byte of a chunk is written by the quantizer after the resize, and zeroing
+// it first was a whole extra memset pass over the export.
+class ChunkBuffer {
+ public:
+  std::uint8_t* data() { return data_.get(); }
+  const std::uint8_t* data() const { return data_.get(); }
+  std::size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+  void clear() { size_ = 0; }
+  void resize(std::size_t n) {
+    if (n > capacity_) {
+      data_.reset(new std::uint8_t[n]);
+      capacity_ = n;
+    }
+    size_ = n;
+  }
+  void assign(const void* bytes, std::size_t n) {
+    resize(n);
+    if (n) std::memcpy(data_.get(), bytes, n);
+  }
+  void assign_zeros(std::size_t n) {
+    resize(n);
+    if (n) std::memset(data_.get(), 0, n);
+  }
+  void swap(ChunkBuffer& o) noexcept {
+    std::swap(data_, o.data_);
+    std::swap(size_, o.size_);
+    std::swap(capacity_, o.capacity_);
+  }
+
+ private:
+  std::unique_ptr<std::uint8_t[]> data_;
+  std::size_t size_ = 0, capacity_ = 0;
+};
 
 // Bumped whenever the bytes an export produces change; caches are keyed by it.
 inline constexpr int kGgufExporterVersion = 1;
@@ -69,6 +106,10 @@ class GgufExport {
 
   // Fills `out` with the next bytes; returns how many, 0 only at the end of the file.
   Result<std::size_t> read(std::span<std::uint8_t> out);
+  // The next piece of the file (the header, a chunk of whole rows of a tensor, or a tensor's
+  // padding) swapped into `piece`, whose old memory the exporter keeps for later chunks: the
+  // quantized bytes are not copied. An empty piece at the end of the file. Not after read().
+  Status next(ChunkBuffer& piece);
 
   struct Impl;  // gguf_export_impl.h; named here only so the implementation files can share it
 

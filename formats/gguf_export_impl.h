@@ -37,42 +37,6 @@ struct TensorJob {
 
 inline constexpr std::uint64_t kFp8BlockSize = 128;
 
-// A byte buffer whose resize leaves new bytes uninitialised (and drops the old contents when
-// it grows): every byte of a chunk is written by the quantizer after the resize, and zeroing
-// it first was a whole extra memset pass over the export.
-class ChunkBuffer {
- public:
-  std::uint8_t* data() { return data_.get(); }
-  const std::uint8_t* data() const { return data_.get(); }
-  std::size_t size() const { return size_; }
-  bool empty() const { return size_ == 0; }
-  void clear() { size_ = 0; }
-  void resize(std::size_t n) {
-    if (n > capacity_) {
-      data_.reset(new std::uint8_t[n]);
-      capacity_ = n;
-    }
-    size_ = n;
-  }
-  void assign(const void* bytes, std::size_t n) {
-    resize(n);
-    if (n) std::memcpy(data_.get(), bytes, n);
-  }
-  void assign_zeros(std::size_t n) {
-    resize(n);
-    if (n) std::memset(data_.get(), 0, n);
-  }
-  void swap(ChunkBuffer& o) noexcept {
-    std::swap(data_, o.data_);
-    std::swap(size_, o.size_);
-    std::swap(capacity_, o.capacity_);
-  }
-
- private:
-  std::unique_ptr<std::uint8_t[]> data_;
-  std::size_t size_ = 0, capacity_ = 0;
-};
-
 struct GgufExport::Impl {
   Impl(ModelSource& s, const ExportOptions& o) : source(s), options(o) {}
   ~Impl();

@@ -1,11 +1,14 @@
 #include "hub/export_cache.h"
 
+#include <pthread.h>
+
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <deque>
 
 #include "common/fs.h"
 #include "common/log.h"
@@ -28,13 +31,14 @@ Status StoredModelSource::read(const std::string& path, std::uint64_t offset, st
   return store_.read_exact(it->sha256, offset, out);
 }
 
-// One running export, as a pipeline of two threads around a bounded ring of recent chunks:
-//   - the producer reads the exporter (quantized bytes) into a free ring slot and publishes it;
-//     readers are served from the ring as soon as a chunk is published;
-//   - the storer (the job's main thread) takes published chunks in order and appends them to
+// One running export, as a pipeline of two threads around a bounded ring of recent pieces:
+//   - the producer takes the exporter's next piece (its quantized chunk buffer itself, not a
+//     copy) and publishes it; readers are served from the ring as soon as a piece is published;
+//   - the storer (the job's main thread) takes published pieces in order and appends them to
 //     the BlobWriter (hashing, framing, packing); at the end it commits the blob, then records it.
-// A slot is reused only once the storer has appended its chunk: memory stays bounded by the
-// ring, and the producer waits when the storer falls more than a ring behind. There is one copy
+// Once the ring holds `ring_bytes`, the producer recycles the oldest piece's buffer, and only
+// after the storer has appended it: memory stays bounded by the ring, and the producer waits
+// when the storer falls a whole ring behind. There is one copy
 // of the bytes on disk, the blob's: a reader asking for a chunk that has left the ring waits for
 // the commit and reads the blob (an earlier version also wrote a spool file for such readers,
 // which cost as much CPU as the quantizing, page-cache copies being slow on a VM). The storer
@@ -43,12 +47,8 @@ Status StoredModelSource::read(const std::string& path, std::uint64_t offset, st
 class ExportJob {
  public:
   ExportJob(std::unique_ptr<StoredModelSource> source, std::unique_ptr<formats::GgufExport> exporter,
-            std::size_t chunk, std::size_t slots)
-      : source_(std::move(source)),
-        exporter_(std::move(exporter)),
-        chunk_size_(std::max<std::size_t>(chunk, 1)),
-        slots_(std::max<std::size_t>(slots, 1)),
-        ring_(slots_) {}
+            std::size_t ring_bytes)
+      : source_(std::move(source)), exporter_(std::move(exporter)), ring_bytes_(ring_bytes) {}
   ~ExportJob() {
     if (thread_.joinable()) thread_.join();
   }
@@ -57,9 +57,8 @@ class ExportJob {
 
   Status start(registry::Registry& registry, storage::BlobStore& store, registry::ExportRecord record,
                std::function<void()> on_done) {
-    // Not value-initialized: no page is touched before the producer fills it.
-    for (Slot& slot : ring_) slot.data.reset(new std::uint8_t[chunk_size_]);
     thread_ = std::thread([this, &registry, &store, record = std::move(record), on_done = std::move(on_done)]() {
+      pthread_setname_np(pthread_self(), "grove-expstore");
       Status s = run(registry, store, record);
       {
         std::lock_guard lock(mu_);
@@ -89,12 +88,12 @@ class ExportJob {
     cv_.wait(lock, [&] { return produced_ > offset || done_; });
     if (produced_ <= offset && !error_.is_ok()) return error_;
     if (produced_ <= offset) return internal_error("export ended before byte " + std::to_string(offset));
-    // Still in the ring: copy under the lock, so the slot cannot be reused meanwhile.
-    for (std::uint64_t c = first_in_ring_; c < published_; ++c) {
-      const Slot& slot = ring_[c % slots_];
-      if (offset >= slot.offset && offset < slot.offset + slot.length) {
-        std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(out.size(), slot.offset + slot.length - offset));
-        std::memcpy(out.data(), slot.data.get() + (offset - slot.offset), n);
+    // Still in the ring: copy under the lock, so the piece cannot be recycled meanwhile.
+    for (const Piece& piece : ring_) {
+      if (offset >= piece.offset && offset < piece.offset + piece.bytes.size()) {
+        std::size_t n =
+            static_cast<std::size_t>(std::min<std::uint64_t>(out.size(), piece.offset + piece.bytes.size() - offset));
+        std::memcpy(out.data(), piece.bytes.data() + (offset - piece.offset), n);
         return n;
       }
     }
@@ -112,39 +111,46 @@ class ExportJob {
 
  private:
   using Clock = std::chrono::steady_clock;
-  struct Slot {
-    std::unique_ptr<std::uint8_t[]> data;
+  struct Piece {
+    formats::ChunkBuffer bytes;
     std::uint64_t offset = 0;  // in the GGUF
-    std::size_t length = 0;
   };
 
   // Producer thread: exporter -> ring. Returns when the exporter is exhausted, on its error, or
   // when the storer stopped (error) or the job is cancelled.
   Status produce() {
     std::uint64_t written = 0;
-    for (std::uint64_t chunk = 0;; ++chunk) {
-      Slot& slot = ring_[chunk % slots_];
+    for (std::uint64_t piece = 0;; ++piece) {
+      formats::ChunkBuffer bytes;
       {
         Clock::time_point t0 = Clock::now();
         std::unique_lock lock(mu_);
-        cv_.wait(lock, [&] { return chunk < stored_ + slots_ || cancelled_ || storer_stopped_; });
+        // A full ring gives up its oldest piece, once stored; until then, a new buffer.
+        cv_.wait(lock, [&] {
+          return in_ring_ < ring_bytes_ || first_in_ring_ < stored_ || cancelled_ || storer_stopped_;
+        });
         in_ring_wait_ += Clock::now() - t0;
         if (cancelled_ || storer_stopped_) return Status::ok();  // the storer reports why
-        // The chunk this slot held (if any) leaves the ring: readers now wait for the blob.
-        if (chunk >= slots_) first_in_ring_ = std::max(first_in_ring_, chunk - slots_ + 1);
+        if (in_ring_ >= ring_bytes_) {  // the oldest leaves the ring: its readers now wait for the blob
+          bytes.swap(ring_.front().bytes);
+          in_ring_ -= bytes.size();
+          ring_.pop_front();
+          ++first_in_ring_;
+        }
       }
       Clock::time_point t1 = Clock::now();
-      Result<std::size_t> n = exporter_->read({slot.data.get(), chunk_size_});
+      Status s = exporter_->next(bytes);
       in_export_ += Clock::now() - t1;
-      if (!n.is_ok()) return n.status();
-      if (*n == 0) return Status::ok();
-      slot.offset = written;
-      slot.length = *n;
-      written += *n;
+      if (!s.is_ok()) return s;
+      if (bytes.empty()) return Status::ok();
+      const std::size_t n = bytes.size();
       {
         std::lock_guard lock(mu_);
+        ring_.push_back(Piece{std::move(bytes), written});
+        in_ring_ += n;
+        written += n;
         produced_ = written;
-        published_ = chunk + 1;
+        published_ = piece + 1;
       }
       cv_.notify_all();
     }
@@ -161,6 +167,7 @@ class ExportJob {
     const Clock::time_point began = Clock::now();
     Status produced;
     std::thread producer([&] {
+      pthread_setname_np(pthread_self(), "grove-expfeed");
       Status s = produce();
       {
         std::lock_guard lock(mu_);
@@ -209,27 +216,30 @@ class ExportJob {
     return registry.record_export(record);
   }
 
-  // Consumes published chunks in order until the producer is done and all are consumed. A
+  // Consumes published pieces in order until the producer is done and all are consumed. A
   // cancellation stops the producer only: what is left here is at most a ring's worth, so an
   // export whose bytes were all produced (and perhaps already served) is still stored when the
   // hub shuts down right after.
   Status store_chunks(storage::BlobWriter& writer, Clock::duration& in_store, Clock::duration& in_idle) {
-    for (std::uint64_t chunk = 0;; ++chunk) {
+    for (std::uint64_t piece = 0;; ++piece) {
+      std::span<const std::uint8_t> bytes;
       {
         Clock::time_point t0 = Clock::now();
         std::unique_lock lock(mu_);
-        cv_.wait(lock, [&] { return published_ > chunk || producer_done_; });
+        cv_.wait(lock, [&] { return published_ > piece || producer_done_; });
         in_idle += Clock::now() - t0;
-        if (published_ <= chunk) return Status::ok();  // producer done (its status is checked by run)
+        if (published_ <= piece) return Status::ok();  // producer done (its status is checked by run)
+        // The producer does not recycle this piece until stored_ passes it, and the deque's
+        // push_back and pop_front leave it where it is.
+        const formats::ChunkBuffer& b = ring_[piece - first_in_ring_].bytes;
+        bytes = {b.data(), b.size()};
       }
-      // The producer does not touch this slot until stored_ passes it.
-      const Slot& slot = ring_[chunk % slots_];
       Clock::time_point t1 = Clock::now();
-      GROVE_RETURN_IF_ERROR(writer.append({slot.data.get(), slot.length}));
+      GROVE_RETURN_IF_ERROR(writer.append(bytes));
       in_store += Clock::now() - t1;
       {
         std::lock_guard lock(mu_);
-        stored_ = chunk + 1;
+        stored_ = piece + 1;
       }
       cv_.notify_all();
     }
@@ -238,18 +248,18 @@ class ExportJob {
   std::unique_ptr<StoredModelSource> source_;
   std::unique_ptr<formats::GgufExport> exporter_;
   std::thread thread_;
-  const std::size_t chunk_size_;  // bytes per ring slot
-  const std::size_t slots_;  // ring slots
-  std::vector<Slot> ring_;
+  const std::size_t ring_bytes_;  // the ring holds at least this much once full
   Clock::duration in_export_{}, in_ring_wait_{};  // producer thread only; read after its join
   Status producer_status_;                          // written by the producer before producer_done_
   std::mutex mu_;
   std::condition_variable cv_;
   bool cancelled_ = false;       // guarded by mu_
+  std::deque<Piece> ring_;       // pieces first_in_ring_, first_in_ring_ + 1, ...; guarded by mu_
+  std::size_t in_ring_ = 0;      // their bytes; guarded by mu_
   std::uint64_t produced_ = 0;   // bytes published; guarded by mu_
-  std::uint64_t published_ = 0;  // chunks published; guarded by mu_
-  std::uint64_t stored_ = 0;     // chunks appended to the blob writer; guarded by mu_
-  std::uint64_t first_in_ring_ = 0;  // oldest chunk still in the ring; guarded by mu_
+  std::uint64_t published_ = 0;  // pieces published; guarded by mu_
+  std::uint64_t stored_ = 0;     // pieces appended to the blob writer; guarded by mu_
+  std::uint64_t first_in_ring_ = 0;  // oldest piece still in the ring; guarded by mu_
   std::optional<Sha256Digest> committed_;  // the blob, once committed; guarded by mu_
   bool producer_done_ = false;   // guarded by mu_
   bool storer_stopped_ = false;  // guarded by mu_
@@ -306,13 +316,12 @@ Result<std::unique_ptr<storage::BlobReader>> ExportHandle::open(storage::BlobSto
 }
 
 ExportCache::ExportCache(registry::Registry& registry, storage::BlobStore& store, std::string spool_dir,
-                         unsigned threads, std::size_t ring_chunk, std::size_t ring_slots)
+                         unsigned threads, std::size_t ring_bytes)
     : registry_(registry),
       store_(store),
       spool_dir_(std::move(spool_dir)),
       threads_(threads),
-      ring_chunk_(ring_chunk),
-      ring_slots_(ring_slots) {
+      ring_bytes_(ring_bytes) {
   // Spool files of a hub that died mid-export: nothing refers to them any more.
   FileSystem& fs = FileSystem::local();
   if (auto names = fs.list(spool_dir_); names.is_ok()) {
@@ -388,7 +397,7 @@ Result<ExportHandle> ExportCache::get(const ExportRequest& request, bool start) 
 
   std::lock_guard lock(mu_);
   if (auto it = running_.find(key); it != running_.end()) return ExportHandle{it->second->size(), std::nullopt, it->second};
-  auto job = std::make_shared<ExportJob>(std::move(source), std::move(exporter), ring_chunk_, ring_slots_);
+  auto job = std::make_shared<ExportJob>(std::move(source), std::move(exporter), ring_bytes_);
   registry::ExportRecord record;
   record.repo_id = request.repo.id;
   record.commit_id = request.commit;

@@ -69,12 +69,12 @@ struct ExportHandle {
 class ExportCache {
  public:
   // `threads` read and quantize each export (0: one per core). Each running export keeps its
-  // last `ring_slots` chunks of `ring_chunk` bytes in memory (64 MiB by default, so the
-  // client's stream can run that far ahead of the storer, which hashes and packs at a lower
-  // priority; tests shrink it so that readers fall behind it). `spool_dir` only holds files of earlier versions,
+  // last `ring_bytes` (and one piece more) in memory (64 MiB by default, so the client's stream
+  // can run that far ahead of the storer, which hashes and packs at a lower priority; tests
+  // shrink it so that readers fall behind it). `spool_dir` only holds files of earlier versions,
   // removed here.
   ExportCache(registry::Registry& registry, storage::BlobStore& store, std::string spool_dir, unsigned threads = 0,
-              std::size_t ring_chunk = 1 << 20, std::size_t ring_slots = 64);
+              std::size_t ring_bytes = std::size_t{64} << 20);
   ~ExportCache();
 
   // The stored export, or the running one, or (when `start`) a newly started one. A model that
@@ -89,7 +89,7 @@ class ExportCache {
   storage::BlobStore& store_;
   const std::string spool_dir_;
   const unsigned threads_;
-  const std::size_t ring_chunk_, ring_slots_;
+  const std::size_t ring_bytes_;
   std::mutex mu_;
   std::map<std::string, std::shared_ptr<ExportJob>> running_;  // guarded by mu_
   // Jobs whose thread has ended, joined and dropped by the next get(); a reader may still hold

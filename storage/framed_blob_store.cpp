@@ -1,4 +1,6 @@
 // The framed BlobStore (see framed_store.h): writer, reader, re-encoder, sweep.
+#include <pthread.h>
+
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
@@ -88,7 +90,10 @@ class BesideHasher {
       sha256_.update(data);
       return work();
     }
-    if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
+    if (!thread_.joinable()) thread_ = std::thread([this] {
+      pthread_setname_np(pthread_self(), "grove-sha256");
+      run();
+    });
     {
       std::lock_guard lock(mu_);
       piece_ = data;
@@ -413,7 +418,8 @@ class FramedWriter final : public BlobWriter {
     const ElementType type = t ? t->type : ElementType::kBytes;
     job.encoded_ready = true;
     if (hints_.incompressible) {  // WriteHints::incompressible: no codec trials
-      job.encoded.bytes.assign(raw.begin(), raw.end());
+      if (raw.data() == job.raw.data()) job.encoded.bytes.swap(job.raw);  // the worker's copy, as it is
+      else job.encoded.bytes.assign(raw.begin(), raw.end());
       return;
     }
     if (t && t->base && !t->confirmation.rejected()) {
@@ -448,7 +454,10 @@ class FramedWriter final : public BlobWriter {
   Status submit(FrameJob job) {
     const std::size_t cost = std::max<std::size_t>(job.raw.size() + job.encoded.bytes.size(), 1);
     std::unique_lock lock(mu_);
-    if (!worker_.joinable()) worker_ = std::thread([this] { work(); });
+    if (!worker_.joinable()) worker_ = std::thread([this] {
+      pthread_setname_np(pthread_self(), "grove-pack");
+      work();
+    });
     cv_.wait(lock, [&] { return !worker_status_.is_ok() || queued_bytes_ == 0 || queued_bytes_ + cost <= max_queued_bytes(); });
     if (!worker_status_.is_ok()) return worker_status_;
     queued_bytes_ += cost;
@@ -497,7 +506,7 @@ class FramedWriter final : public BlobWriter {
         if (!job.encoded_ready) encode(job.raw, job);
         s = pack_frame(job);
       }
-      give_raw(std::move(job.raw));
+      give_raw(std::move(job.raw.empty() ? job.encoded.bytes : job.raw));  // whichever holds the copy
       lock.lock();
       if (!s.is_ok() && worker_status_.is_ok()) worker_status_ = s;
       queued_bytes_ -= cost;

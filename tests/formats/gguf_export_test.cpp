@@ -253,6 +253,28 @@ TEST_CASE("export: Q8_0 and Q4_K_M tensor bytes equal llama.cpp's quantizers on 
     auto e = plan(source, quant, 2);
     REQUIRE(e.is_ok());
     std::string file = read_all(**e);
+    // The same bytes as pieces handed over whole (recycling each buffer into the exporter), in
+    // a small chunk size so that tensors come in several pieces.
+    {
+      ExportOptions o;
+      o.quant = quant;
+      o.threads = 2;
+      o.chunk_elements = 3000;
+      auto again = GgufExport::plan(source, o);
+      REQUIRE(again.is_ok());
+      std::string pieces;
+      ChunkBuffer piece;
+      std::size_t count = 0;
+      for (;;) {
+        REQUIRE((*again)->next(piece).is_ok());
+        if (piece.empty()) break;
+        pieces.append(reinterpret_cast<const char*>(piece.data()), piece.size());
+        ++count;
+      }
+      CHECK(count > (*again)->tensors().size());
+      CHECK((*again)->position() == file.size());
+      CHECK(pieces == file);
+    }
     for (const char* name : {"model.layers.0.mlp.down_proj.weight", "model.layers.3.self_attn.v_proj.weight",
                              "model.layers.1.self_attn.v_proj.weight", "lm_head.weight"}) {
       INFO(name);

@@ -232,7 +232,7 @@ std::size_t spool_files(const std::string& dir) {
 
 }  // namespace
 
-// A ring of two 4 KiB chunks, far smaller than the export: readers of a running export get
+// A ring of 8 KiB, far smaller than the export: readers of a running export get
 // recent bytes from the ring and older ones from the stored blob once committed (no spool
 // file is written), and see exactly the bytes.
 TEST_CASE("export cache: readers of a running export span the ring and the stored blob", "[hub]") {
@@ -247,7 +247,7 @@ TEST_CASE("export cache: readers of a running export span the ring and the store
   REQUIRE(listed.is_ok());
   const std::string spool_dir = hub.dir() + "/test-exports";
   {
-    ExportCache cache(hub->registry(), hub->store(), spool_dir, 2, 4096, 2);
+    ExportCache cache(hub->registry(), hub->store(), spool_dir, 2, 8192);
     auto handle = cache.get({*repo, commit, "Q8_0", *listed}, true);
     REQUIRE(handle.is_ok());
     REQUIRE(handle->running);
@@ -292,7 +292,7 @@ TEST_CASE("export cache: shutdown cancels a running export", "[hub]") {
   const std::string spool_dir = hub.dir() + "/test-exports";
   std::optional<ExportHandle> handle;
   {
-    ExportCache cache(hub->registry(), hub->store(), spool_dir, 1, 1024, 1);
+    ExportCache cache(hub->registry(), hub->store(), spool_dir, 1, 1024);
     auto h = cache.get({*repo, commit, "Q8_0", *listed}, true);
     REQUIRE(h.is_ok());
     handle = *h;
