@@ -423,18 +423,20 @@ awaitable<bool> Server::Impl::send(beast::tcp_stream& stream, const Request& req
   if (ec) co_return false;
   if (head) co_return true;
 
-  // Stream from storage through the fixed buffer; a read failure mid-way (corrupt data) can
-  // only be signalled by cutting the connection short of Content-Length.
+  // Stream from storage, from the reader's own buffer where it has one (a decoded frame) or else
+  // through the fixed buffer; a read failure mid-way (corrupt data) can only be signalled by
+  // cutting the connection short of Content-Length.
   while (bytes_sent < length) {
-    auto n = response.stream->read(io_buffer);
-    if (!n.is_ok() || *n == 0) {
+    auto piece = response.stream->read_view(io_buffer);
+    if (!piece.is_ok() || piece->empty()) {
       GROVE_LOG(kError, "aborting " << request.target << " after " << bytes_sent << " of " << length << " bytes: "
-                                    << (n.is_ok() ? std::string("stored data ended early") : n.status().to_string()));
+                                    << (piece.is_ok() ? std::string("stored data ended early") : piece.status().to_string()));
       co_return false;
     }
+    const std::size_t n = piece->size();
     // The last chunk is held back until the reader confirms the whole content verified, so a
     // corrupt blob never reaches a client complete.
-    if (bytes_sent + *n >= length) {
+    if (bytes_sent + n >= length) {
       std::uint8_t probe[1];
       if (auto tail = response.stream->read(probe); !tail.is_ok() || *tail != 0) {
         GROVE_LOG(kError, "not sending the end of " << request.target << ": "
@@ -442,14 +444,14 @@ awaitable<bool> Server::Impl::send(beast::tcp_stream& stream, const Request& req
         co_return false;
       }
     }
-    message.body().data = io_buffer.data();
-    message.body().size = *n;
+    message.body().data = const_cast<std::uint8_t*>(piece->data());  // buffer_body's pointer is not const
+    message.body().size = n;
     message.body().more = true;
     stream.expires_after(options.write_timeout);
     co_await http::async_write(stream, serializer, net::redirect_error(use_awaitable, ec));
     if (ec == http::error::need_buffer) ec = {};
     if (ec) co_return false;
-    bytes_sent += *n;
+    bytes_sent += n;
   }
   message.body().data = nullptr;
   message.body().size = 0;

@@ -90,8 +90,14 @@ class BlobReader {
   virtual ~BlobReader() = default;
   // Reads the next bytes of the requested range into `out`; 0 means the range is done.
   // A blob whose content fails verification gives kCorrupt instead of wrong bytes: every frame
-  // a read touches is checked against its BLAKE3 id, so ranges are verified too.
+  // a read touches is checked (pack.h), so ranges are verified too.
   virtual Result<std::size_t> read(std::span<std::uint8_t> out) = 0;
+  // The same without a copy where the reader can: the next bytes as a view of its own memory,
+  // valid until the next call, or else read into `scratch`. Empty when the range is done.
+  virtual Result<std::span<const std::uint8_t>> read_view(std::span<std::uint8_t> scratch) {
+    GROVE_ASSIGN_OR_RETURN(std::size_t n, read(scratch));
+    return std::span<const std::uint8_t>(scratch.first(n));
+  }
   // Length of the requested range.
   virtual std::uint64_t length() const = 0;
 };

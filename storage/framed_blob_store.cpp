@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <cstring>
 #include <deque>
+#include <limits>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -763,9 +764,24 @@ class FramedReader final : public BlobReader {
         walker_(core_, digest_) {}
 
   Result<std::size_t> read(std::span<std::uint8_t> out) override {
-    if (!failure_.is_ok()) return failure_;
-    if (pos_ == end_) return std::size_t{0};
     if (out.empty()) return invalid_argument("blob read into an empty buffer");
+    GROVE_ASSIGN_OR_RETURN(std::span<const std::uint8_t> view, next(out.size()));
+    if (!view.empty()) std::memcpy(out.data(), view.data(), view.size());
+    return view.size();
+  }
+
+  // The rest of the current frame (up to the range's end): the frame is 1 MiB at most.
+  Result<std::span<const std::uint8_t>> read_view(std::span<std::uint8_t>) override {
+    return next(std::numeric_limits<std::size_t>::max());
+  }
+
+  std::uint64_t length() const override { return length_; }
+
+ private:
+  // Up to `max` next bytes of the range, inside the current frame, and moves past them.
+  Result<std::span<const std::uint8_t>> next(std::size_t max) {
+    if (!failure_.is_ok()) return failure_;
+    if (pos_ == end_) return std::span<const std::uint8_t>();
     if (!have_frame_ || pos_ < frame_start_ || pos_ - frame_start_ >= frame_.size()) {
       Status s = load_at(pos_);
       if (!s.is_ok()) {
@@ -774,16 +790,12 @@ class FramedReader final : public BlobReader {
       }
     }
     const std::size_t in_frame = static_cast<std::size_t>(pos_ - frame_start_);
-    const std::size_t n = static_cast<std::size_t>(
-        std::min<std::uint64_t>({out.size(), frame_.size() - in_frame, end_ - pos_}));
-    std::memcpy(out.data(), frame_.data() + in_frame, n);
+    const std::size_t n =
+        static_cast<std::size_t>(std::min<std::uint64_t>({max, frame_.size() - in_frame, end_ - pos_}));
     pos_ += n;
-    return n;
+    return std::span<const std::uint8_t>(frame_.data() + in_frame, n);
   }
 
-  std::uint64_t length() const override { return length_; }
-
- private:
   // The first frame is loaded here; a read that goes on to the frame right after it hands the
   // rest of the range to a prefetcher (short Range reads never start a thread).
   Status load_at(std::uint64_t pos) {

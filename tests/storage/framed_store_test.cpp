@@ -138,6 +138,22 @@ void check_random_ranges(BlobStore& store, const BlobInfo& info, const std::vect
         got->size() != len) {
       FAIL("range " << offset << "+" << len << " of a " << data.size() << "-byte file differs");
     }
+    // The same range as views of the reader's decoded frames (what the server sends from),
+    // every other range, each view within one frame.
+    if (i % 2 == 0) {
+      auto reader = store.open(info.digest, offset, len);
+      REQUIRE(reader.is_ok());
+      std::vector<std::uint8_t> viewed, scratch(4096);
+      for (;;) {
+        auto view = (*reader)->read_view(scratch);
+        REQUIRE(view.is_ok());
+        if (view->empty()) break;
+        REQUIRE(view->size() <= (1u << 20));
+        viewed.insert(viewed.end(), view->begin(), view->end());
+      }
+      if (viewed.size() != len || !std::equal(viewed.begin(), viewed.end(), data.begin() + static_cast<std::ptrdiff_t>(offset)))
+        FAIL("read_view of " << offset << "+" << len << " of a " << data.size() << "-byte file differs");
+    }
     // The same range decoded straight into a caller's buffer (what the exporter reads with).
     std::vector<std::uint8_t> exact(static_cast<std::size_t>(len), 0xEE);
     const Status s = store.read_exact(info.digest, offset, exact);
@@ -366,6 +382,18 @@ TEST_CASE("a bit flip in a pack fails reads of the affected frames only", "[stor
   CHECK(whole.status().code() == Code::kCorrupt);
   CHECK(whole.status().message().find("blob " + damaged.digest.hex() + " is corrupt: frame ") == 0);
   CHECK(store->get_small(damaged.digest).status().code() == Code::kCorrupt);
+  {
+    auto reader = store->open(damaged.digest, 0, std::nullopt);
+    REQUIRE(reader.is_ok());
+    std::vector<std::uint8_t> scratch(4096);
+    Status viewed;
+    for (;;) {
+      auto view = (*reader)->read_view(scratch);
+      if (!view.is_ok()) viewed = view.status();
+      if (!view.is_ok() || view->empty()) break;
+    }
+    CHECK(viewed.code() == Code::kCorrupt);
+  }
   std::vector<std::uint8_t> exact(damaged_data.size());
   const Status exact_status = store->read_exact(damaged.digest, 0, exact);
   CHECK(exact_status.code() == Code::kCorrupt);
