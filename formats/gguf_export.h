@@ -19,6 +19,8 @@
 // ModelSource::read concurrently.
 #pragma once
 
+#include <algorithm>
+#include <bit>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -44,10 +46,14 @@ class ChunkBuffer {
   std::size_t size() const { return size_; }
   bool empty() const { return size_ == 0; }
   void clear() { size_ = 0; }
+  // Grows with headroom (to the next 1/8 step of n's power of two), so the chunks of tensors of
+  // slightly different row lengths reuse one buffer instead of each allocating (and faulting in)
+  // a fresh one.
   void resize(std::size_t n) {
     if (n > capacity_) {
-      data_.reset(new std::uint8_t[n]);
-      capacity_ = n;
+      const std::size_t step = std::max<std::size_t>(4096, std::bit_floor(n) / 8);
+      capacity_ = (n + step - 1) / step * step;
+      data_.reset(new std::uint8_t[capacity_]);
     }
     size_ = n;
   }
