@@ -71,16 +71,36 @@ ZSTD_CCtx* make_plane_cctx() {
   return c;
 }
 
+// A vector whose resize leaves new bytes uninitialised: scratch is written before it is read,
+// and zero-filling it first touched every page of bounds that compression mostly leaves unused
+// (a fresh page costs a fault, and on a VM a slow one).
+template <class T>
+struct UninitializedAllocator : std::allocator<T> {
+  template <class U>
+  struct rebind {
+    using other = UninitializedAllocator<U>;
+  };
+  template <class U>
+  void construct(U* p) noexcept {
+    ::new (static_cast<void*>(p)) U;
+  }
+  template <class U, class... Args>
+  void construct(U* p, Args&&... args) {
+    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+  }
+};
+using Scratch = std::vector<std::uint8_t, UninitializedAllocator<std::uint8_t>>;
+
 // One compression and one decompression context per thread, plus scratch buffers, reused for
 // every frame: no allocation per frame beyond the output vector.
 struct ThreadState {
   ZSTD_CCtx* cctx = ZSTD_createCCtx();
   ZSTD_CCtx* plane_cctx = make_plane_cctx();
   ZSTD_DCtx* dctx = ZSTD_createDCtx();
-  std::vector<std::uint8_t> planes;   // the split planes being encoded
-  std::vector<std::uint8_t> packed;   // compressed planes
-  std::vector<std::uint8_t> decoded;  // decompressed planes
-  std::vector<std::uint8_t> transformed;  // delta values before the split
+  Scratch planes;       // the split planes being encoded
+  Scratch packed;       // compressed planes
+  Scratch decoded;      // decompressed planes
+  Scratch transformed;  // delta values before the split
   ~ThreadState() {
     ZSTD_freeCCtx(cctx);
     ZSTD_freeCCtx(plane_cctx);
@@ -116,8 +136,8 @@ std::uint32_t load32(const std::uint8_t* p) {
 void store32(std::uint8_t* p, std::uint32_t v) { std::memcpy(p, &v, 4); }
 
 // Compresses src with zstd into dst (resized to fit); returns the compressed size or 0 on error.
-std::size_t zstd_compress(ThreadState& s, std::span<const std::uint8_t> src, int level,
-                          std::vector<std::uint8_t>& dst, std::size_t at) {
+std::size_t zstd_compress(ThreadState& s, std::span<const std::uint8_t> src, int level, Scratch& dst,
+                          std::size_t at) {
   const std::size_t bound = ZSTD_compressBound(src.size());
   if (dst.size() < at + bound) dst.resize(at + bound);
   const std::size_t n =
@@ -473,7 +493,8 @@ bool cast_applicable(std::span<const std::uint8_t> raw, ElementType type, const 
   return raw.size() / e == base.raw.size() / be;
 }
 
-void put_varint(std::vector<std::uint8_t>& out, std::uint64_t v) {
+template <class Bytes>
+void put_varint(Bytes& out, std::uint64_t v) {
   while (v >= 0x80) {
     out.push_back(static_cast<std::uint8_t>(v | 0x80));
     v >>= 7;
@@ -487,7 +508,7 @@ std::vector<std::uint8_t> encode_cast(std::span<const std::uint8_t> raw, Element
   const std::size_t e = element_size(type);
   const std::size_t n = raw.size() / e;
   ThreadState& s = state();
-  std::vector<std::uint8_t>& block = s.transformed;
+  Scratch& block = s.transformed;
   block.clear();
   std::uint32_t count = 0;
   std::uint64_t previous = 0;  // index of the previous exception + 1
@@ -599,7 +620,7 @@ EncodedFrame encode_best_delta(std::span<const std::uint8_t> raw, ElementType ty
     }
   };
   if (same_shape(raw, type, base)) {
-    std::vector<std::uint8_t>& work = state().transformed;  // encode_planes uses other buffers
+    Scratch& work = state().transformed;  // encode_planes uses other buffers
     work.resize(raw.size());
     if (is_float(type)) {
       ulp_forward(raw, base.raw, e, work.data());

@@ -44,7 +44,7 @@ struct Core {
   // The same into a caller's buffer of exactly the frame's raw length.
   Status load_frame_into(const FrameLocation& frame, const FrameLocation* base, FrameScratch& scratch,
                          std::span<std::uint8_t> out);
-  // Staging buffers recycled between writers: a fresh 4 MiB one costs a thousand page faults.
+  // Staging buffers recycled between writers: a fresh 1 MiB one costs 256 page faults.
   StagingBuffer take_buffer();
   void give_buffer(StagingBuffer buffer);
 

@@ -32,7 +32,7 @@ namespace grove::storage {
 
 struct FramedStoreOptions {
   // Packs are sealed at this size (at most kMaxPackBytes). The open pack streams to the
-  // backend; a writer holds only a 4 MiB staging buffer of it (the memory backend buffers it whole).
+  // backend; a writer holds only a 1 MiB staging buffer of it (the memory backend buffers it whole).
   std::uint64_t pack_target_bytes = 32ull << 20;
   // Raw size of tensor frames (rounded down to whole elements).
   std::uint32_t tensor_frame_bytes = 1u << 20;

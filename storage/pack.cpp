@@ -225,7 +225,7 @@ namespace {
 // Frames are staged and appended in pieces of this size (few syscalls, a small buffer), at file
 // offsets that are multiples of it, so a pack that bypasses the page cache is written directly
 // but for its tail. The staging buffer starts at kFirstStaging and grows fourfold as needed.
-constexpr std::size_t kStagingBytes = 4u << 20;
+constexpr std::size_t kStagingBytes = 1u << 20;
 constexpr std::size_t kFirstStaging = 64u << 10;
 constexpr std::size_t kStagingAlign = 4096;  // direct I/O wants page-aligned memory
 }  // namespace

@@ -116,7 +116,7 @@ class PackBuilder {
 };
 
 // Page-aligned, uninitialised memory for the staging window. It starts small and grows (up
-// to 4 MiB) only as a pack does, so storing a small file touches a few pages, not megabytes.
+// to 1 MiB) only as a pack does, so storing a small file touches a few pages, not megabytes.
 class StagingBuffer {
  public:
   std::uint8_t* data() const { return data_.get(); }
