@@ -274,21 +274,19 @@ GROVE_AVX2 inline void q8_0_block8(const __m256 v[4], std::uint8_t* out) {
   _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 2), ordered);
 }
 
-GROVE_AVX2 inline void q4_0_block8(const __m256 v[4], std::uint8_t* out) {
-  // block_signed_absmax: the first element whose magnitude is the maximum.
+GROVE_AVX2 inline void q4_0_block8(const std::uint16_t* x, const __m256 v[4], std::uint8_t* out) {
+  // block_signed_absmax: the first element whose magnitude is the maximum. Found without a
+  // branch on where it is (which vector holds it is random, and mispredicting that cost more
+  // than the rest of the block): one 32-bit mask of the elements at the maximum, its lowest bit.
   const float amax = block_absmax8(v);
   float max = 0.0f;
   if (amax > 0.0f) {
     const __m256 va = _mm256_set1_ps(amax);
-    for (int i = 0; i < 4; ++i) {
-      const int hits = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_and_ps(v[i], abs_mask8()), va, _CMP_EQ_OQ));
-      if (hits) {
-        alignas(32) float lanes[8];
-        _mm256_store_ps(lanes, v[i]);
-        max = lanes[__builtin_ctz(static_cast<unsigned>(hits))];
-        break;
-      }
-    }
+    std::uint32_t hits = 0;
+    for (int i = 0; i < 4; ++i)
+      hits |= static_cast<std::uint32_t>(_mm256_movemask_ps(_mm256_cmp_ps(_mm256_and_ps(v[i], abs_mask8()), va, _CMP_EQ_OQ)))
+              << (8 * i);
+    if (hits) max = bits_float(static_cast<std::uint32_t>(x[__builtin_ctz(hits)]) << 16);  // lane j of v[i]: element 8i + j
   }
   const float d = max / -8.0f;
   const float id = d != 0.0f ? 1.0f / d : 0.0f;
@@ -323,7 +321,7 @@ GROVE_AVX2 void bf16_row_q4_0_avx2(const std::uint16_t* x, std::size_t blocks, s
   __m256 v[4];
   for (std::size_t b = 0; b < blocks; ++b) {
     load_bf16_block(x + b * kLegacyBlock, v);
-    q4_0_block8(v, out + b * 18);
+    q4_0_block8(x + b * kLegacyBlock, v, out + b * 18);
   }
 }
 
