@@ -56,15 +56,14 @@ Status export_local(const ExportOptions& options) {
   OutFile out;
   GROVE_RETURN_IF_ERROR(out.open(partial));
   Progress progress("exporting " + options.quant, exporter->size());
-  std::vector<std::uint8_t> buf(1 << 20);
+  formats::ChunkBuffer piece;
   for (;;) {
-    auto n = exporter->read(buf);
-    if (!n.is_ok()) {
+    if (Status s = exporter->next(piece); !s.is_ok()) {
       ::unlink(partial.c_str());
-      return n.status();
+      return s;
     }
-    if (*n == 0) break;
-    GROVE_RETURN_IF_ERROR(out.write({buf.data(), *n}));
+    if (piece.empty()) break;
+    GROVE_RETURN_IF_ERROR(out.write({piece.data(), piece.size()}));
     progress.update(exporter->position());
   }
   progress.finish();

@@ -87,42 +87,13 @@ const ModelConfig& GgufExport::config() const { return impl_->config; }
 const GgufVocab& GgufExport::vocab() const { return impl_->vocab; }
 const std::vector<PlannedTensor>& GgufExport::tensors() const { return impl_->planned; }
 
-Result<std::size_t> GgufExport::read(std::span<std::uint8_t> out) {
-  Impl& m = *impl_;
-  std::size_t done = 0;
-  while (done < out.size()) {
-    if (m.out_pos == m.out.size()) {
-      if (m.position + done == m.total_size) break;
-      m.out.clear();
-      m.out_pos = 0;
-      GROVE_RETURN_IF_ERROR(m.produce_next());
-      if (m.out.empty()) return internal_error("GGUF export produced fewer bytes than planned");
-    }
-    std::size_t n = std::min(out.size() - done, m.out.size() - m.out_pos);
-    std::memcpy(out.data() + done, m.out.data() + m.out_pos, n);
-    m.out_pos += n;
-    done += n;
-  }
-  m.position += done;
-  return done;
-}
-
 Status GgufExport::next(ChunkBuffer& piece) {
   Impl& m = *impl_;
-  if (m.out_pos != m.out.size()) return internal_error("GgufExport::next after a partial read()");
-  if (m.position == m.total_size) {
-    piece.clear();
-    return Status::ok();
-  }
-  // The caller's old buffer becomes `out`, which produce_next fills (header, padding) or hands
-  // to a worker's slot in exchange for a quantized chunk.
-  m.out.swap(piece);
-  m.out.clear();
-  m.out_pos = 0;
-  Status s = m.produce_next();
-  piece.swap(m.out);
-  m.out.clear();
-  if (!s.is_ok()) return s;
+  // The caller's old buffer is filled (header, padding) or handed to a worker's slot in
+  // exchange for a quantized chunk.
+  piece.clear();
+  if (m.position == m.total_size) return Status::ok();
+  GROVE_RETURN_IF_ERROR(m.produce_next(piece));
   if (piece.empty()) return internal_error("GGUF export produced fewer bytes than planned");
   m.position += piece.size();
   return Status::ok();
@@ -143,7 +114,7 @@ std::uint64_t GgufExport::Impl::chunk_rows(const TensorJob& j) const {
   return std::max<std::uint64_t>(1, options.chunk_elements / std::max<std::uint64_t>(1, j.cols * unit)) * unit;
 }
 
-Status GgufExport::Impl::produce_next() {
+Status GgufExport::Impl::produce_next(ChunkBuffer& out) {
   if (!header_sent) {
     out.assign(header.data(), header.size());
     header_sent = true;
@@ -151,7 +122,7 @@ Status GgufExport::Impl::produce_next() {
   }
   while (job < jobs.size()) {
     TensorJob& j = jobs[job];
-    if (row < j.rows) return take_chunk(j);
+    if (row < j.rows) return take_chunk(j, out);
     if (!padding_sent) {
       padding_sent = true;
       const std::uint64_t align = kGgufDefaultAlignment;
@@ -181,7 +152,7 @@ void GgufExport::Impl::start_workers() {
 
 // The consumer's side: the next chunk of `j` (the chunks come in the order workers claim them,
 // which is the order produce_next walks).
-Status GgufExport::Impl::take_chunk(TensorJob& j) {
+Status GgufExport::Impl::take_chunk(TensorJob& j, ChunkBuffer& out) {
   if (workers.empty()) start_workers();
   const std::uint64_t seq = consumed;  // only the consumer changes it
   Slot& slot = slots[seq % slots.size()];

@@ -104,17 +104,15 @@ class GgufExport {
 
   std::uint64_t size() const;         // total file length
   std::uint64_t header_size() const;  // bytes before the first tensor's data
-  std::uint64_t position() const;     // bytes read() has returned so far
+  std::uint64_t position() const;     // bytes next() has returned so far
   const ExportType& type() const;
   const ModelConfig& config() const;
   const GgufVocab& vocab() const;
   const std::vector<PlannedTensor>& tensors() const;
 
-  // Fills `out` with the next bytes; returns how many, 0 only at the end of the file.
-  Result<std::size_t> read(std::span<std::uint8_t> out);
   // The next piece of the file (the header, a chunk of whole rows of a tensor, or a tensor's
-  // padding) swapped into `piece`, whose old memory the exporter keeps for later chunks: the
-  // quantized bytes are not copied. An empty piece at the end of the file. Not after read().
+  // padding) in `piece`, whose old memory the exporter keeps for later chunks: the quantized
+  // bytes are not copied. An empty piece at the end of the file.
   Status next(ChunkBuffer& piece);
 
   struct Impl;  // gguf_export_impl.h; named here only so the implementation files can share it

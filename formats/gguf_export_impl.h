@@ -51,14 +51,12 @@ struct GgufExport::Impl {
   std::vector<TensorJob> jobs;
   std::vector<PlannedTensor> planned;
 
-  // Streaming state of the consumer (the thread calling read()).
+  // Streaming state of the consumer (the thread calling next()).
   std::uint64_t position = 0;
   bool header_sent = false;
   std::size_t job = 0;       // tensor being produced
   std::uint64_t row = 0;     // next row of that tensor
   bool padding_sent = false;
-  ChunkBuffer out;  // produced, not yet returned
-  std::size_t out_pos = 0;
 
   // The pipeline: workers claim chunks (row ranges of tensors) in file order, read, decode and
   // quantize them in parallel, each into a slot of a ring of `window` slots; the consumer takes
@@ -87,8 +85,8 @@ struct GgufExport::Impl {
   bool stop = false;                 // guarded by mu
 
   std::uint64_t chunk_rows(const TensorJob& j) const;
-  Status produce_next();
-  Status take_chunk(TensorJob& j);
+  Status produce_next(ChunkBuffer& out);  // into `out`, cleared
+  Status take_chunk(TensorJob& j, ChunkBuffer& out);
   void start_workers();
   void work();
   Status compute_chunk(const TensorJob& j, std::uint64_t r0, std::uint64_t r1, ChunkBuffer& dst,

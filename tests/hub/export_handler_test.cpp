@@ -128,13 +128,10 @@ TEST_CASE("export route: streams once, then serves the stored blob, ranges inclu
   auto reference = formats::GgufExport::plan(source, options);
   REQUIRE(reference.is_ok());
   std::string want;
-  {
-    std::vector<std::uint8_t> buf(1 << 16);
-    while (auto n = (*reference)->read(buf)) {
-      REQUIRE(n.is_ok());
-      if (*n == 0) break;
-      want.append(reinterpret_cast<const char*>(buf.data()), *n);
-    }
+  for (formats::ChunkBuffer piece;;) {
+    REQUIRE((*reference)->next(piece).is_ok());
+    if (piece.empty()) break;
+    want.append(reinterpret_cast<const char*>(piece.data()), piece.size());
   }
   const std::string url = "/api/grove/export/alice/tiny/main/Q4_K_M.gguf";
 
@@ -197,12 +194,10 @@ std::string reference_export(const std::map<std::string, std::string>& files, co
   auto plan = formats::GgufExport::plan(source, options);
   REQUIRE(plan.is_ok());
   std::string out;
-  std::vector<std::uint8_t> buf(1 << 16);
-  for (;;) {
-    auto n = (*plan)->read(buf);
-    REQUIRE(n.is_ok());
-    if (*n == 0) break;
-    out.append(reinterpret_cast<const char*>(buf.data()), *n);
+  for (formats::ChunkBuffer piece;;) {
+    REQUIRE((*plan)->next(piece).is_ok());
+    if (piece.empty()) break;
+    out.append(reinterpret_cast<const char*>(piece.data()), piece.size());
   }
   return out;
 }
