@@ -127,7 +127,7 @@ class ExportJob {
         std::unique_lock lock(mu_);
         // A full ring gives up its oldest piece, once stored; until then, a new buffer.
         cv_.wait(lock, [&] {
-          return in_ring_ < ring_bytes_ || first_in_ring_ < stored_ || cancelled_ || storer_stopped_;
+          return in_ring_ < ring_bytes_ || first_in_ring() < stored_ || cancelled_ || storer_stopped_;
         });
         in_ring_wait_ += Clock::now() - t0;
         if (cancelled_ || storer_stopped_) return Status::ok();  // the storer reports why
@@ -135,7 +135,6 @@ class ExportJob {
           bytes.swap(ring_.front().bytes);
           in_ring_ -= bytes.size();
           ring_.pop_front();
-          ++first_in_ring_;
         }
       }
       Clock::time_point t1 = Clock::now();
@@ -231,7 +230,7 @@ class ExportJob {
         if (published_ <= piece) return Status::ok();  // producer done (its status is checked by run)
         // The producer does not recycle this piece until stored_ passes it, and the deque's
         // push_back and pop_front leave it where it is.
-        const formats::ChunkBuffer& b = ring_[piece - first_in_ring_].bytes;
+        const formats::ChunkBuffer& b = ring_[piece - first_in_ring()].bytes;
         bytes = {b.data(), b.size()};
       }
       Clock::time_point t1 = Clock::now();
@@ -254,12 +253,14 @@ class ExportJob {
   std::mutex mu_;
   std::condition_variable cv_;
   bool cancelled_ = false;       // guarded by mu_
-  std::deque<Piece> ring_;       // pieces first_in_ring_, first_in_ring_ + 1, ...; guarded by mu_
+  // The oldest piece still in the ring (the ring holds the last ones published); mu_ held.
+  std::uint64_t first_in_ring() const { return published_ - ring_.size(); }
+
+  std::deque<Piece> ring_;       // pieces first_in_ring() .. published_ - 1; guarded by mu_
   std::size_t in_ring_ = 0;      // their bytes; guarded by mu_
   std::uint64_t produced_ = 0;   // bytes published; guarded by mu_
   std::uint64_t published_ = 0;  // pieces published; guarded by mu_
   std::uint64_t stored_ = 0;     // pieces appended to the blob writer; guarded by mu_
-  std::uint64_t first_in_ring_ = 0;  // oldest piece still in the ring; guarded by mu_
   std::optional<Sha256Digest> committed_;  // the blob, once committed; guarded by mu_
   bool producer_done_ = false;   // guarded by mu_
   bool storer_stopped_ = false;  // guarded by mu_

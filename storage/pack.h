@@ -17,9 +17,10 @@
 // Raw check = XXH3-64 of the raw bytes (0 in packs written before it, and when the hash is 0):
 // reads check what they decoded against it, an order of magnitude faster than the BLAKE3 of the
 // id (decoding is deterministic, so this still catches a bad byte on disk and a decoder bug);
-// frames without one are checked against their id. fsck checks both. A pack's name is the BLAKE3 of its footer and nonce, so it commits to every frame in
-// it, and two writers sealing identical frames still get two names: a writer may delete a pack
-// it sealed but never indexed without touching anyone else's.
+// frames without one are checked against their id. fsck checks both.
+// A pack's name is the BLAKE3 of its footer and nonce, so it commits to every frame in it, and
+// two writers sealing identical frames still get two names: a writer may delete a pack it
+// sealed but never indexed without touching anyone else's.
 #pragma once
 
 #include <cstdint>
