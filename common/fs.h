@@ -24,7 +24,7 @@ class WritableFile {
   // later sync() of a large file only waits for its tail. Never required for durability (that
   // is sync()'s job), so wrappers may leave it as this no-op.
   virtual void start_writeback() {}
-  // A hint: the data will not be read back soon (a cache of derived bytes), so appends that are
+  // A hint: the data is written once and not read back soon (a pack), so appends that are
   // page-aligned in memory, length and file offset may go to the disk directly, bypassing the
   // page cache (filling it costs a fresh page per 4 KiB). Others are written as usual.
   virtual void bypass_page_cache() {}

@@ -162,7 +162,6 @@ class ExportJob {
     storage::WriteHints hints;
     hints.file_name = record.quant + ".gguf";
     hints.incompressible = true;  // quantized weights: zstd would spend seconds to save little
-    hints.cold = true;            // read again only by a repeat download
     const Clock::time_point began = Clock::now();
     Status produced;
     std::thread producer([&] {

@@ -39,9 +39,6 @@ struct WriteHints {
   // The content is already dense (quantized GGUF exports): cut into fixed frames and stored as
   // they are, without chunking or trying codecs that would not pay for their time.
   bool incompressible = false;
-  // Derived bytes that will not be read back soon (an export's cache): packs are written past
-  // the page cache, which on a VM costs more than the hashing (see WritableFile::bypass_page_cache).
-  bool cold = false;
 };
 
 // What BlobStore::reencode did, and what it measured about the base.

@@ -143,7 +143,6 @@ class FramedWriter final : public BlobWriter {
         hasher_(encode_on_worker_),
         pack_(*core_->backend, core_->options.pack_target_bytes, core_->take_buffer()) {
     pack_.defer_durability(core_->options.deferred_pack_bytes);
-    if (hints_.cold) pack_.bypass_page_cache();
   }
 
   ~FramedWriter() override {

@@ -165,9 +165,6 @@ class PackStreamWriter {
   // later seal() or finish_pending(), so the writer waits for the disk only when it is that far
   // ahead of it (the OS is already writing them back). 0, the default: seal() installs at once.
   void defer_durability(std::uint64_t bytes) { defer_bytes_ = bytes; }
-  // The packs will not be read back soon (exports): their whole staging buffers, page-aligned,
-  // go to the disk without filling the page cache (ObjectWriter::bypass_page_cache).
-  void bypass_page_cache() { bypass_page_cache_ = true; }
   // Makes every deferred pack durable and installs it; the first error, if any.
   Status finish_pending();
   // Drops the open pack and the deferred ones, if any (nothing more becomes visible).
@@ -190,7 +187,6 @@ class PackStreamWriter {
   std::unique_ptr<ObjectWriter> object_;
   StagingBuffer staging_;
   std::size_t staged_ = 0;  // bytes in it
-  bool bypass_page_cache_ = false;
   std::uint64_t written_ = 0;  // pack bytes so far (staged or appended)
   std::vector<PackEntry> entries_;
   std::deque<Deferred> deferred_;  // sealed, not yet durable nor installed; oldest first

@@ -195,7 +195,7 @@ TEST_CASE("safetensors files round trip and identical tensors are stored once ac
   CHECK(pack_bytes(dir.path()) == before);
 }
 
-TEST_CASE("cold writes (export caches) go past the page cache and read back byte for byte", "[storage]") {
+TEST_CASE("packs go past the page cache and read back byte for byte", "[storage]") {
   TempDir dir;
   // The file seam itself: page-aligned pieces are written with O_DIRECT where the filesystem
   // allows it, the rest (an unaligned piece, the tail) as usual, all in order.
@@ -235,7 +235,6 @@ TEST_CASE("cold writes (export caches) go past the page cache and read back byte
   const auto dense = random_bytes(11u << 20, 7);
   WriteHints hints;
   hints.incompressible = true;
-  hints.cold = true;
   const BlobInfo info = store_file(*store, dense, hints);
   check_reads_back(*store, info, dense);
   check_random_ranges(*store, info, dense, 200, 3);
