@@ -4,8 +4,8 @@
 // The first request plans the export (formats/gguf_export.h: validation and layout, no weight
 // read) and starts a job of two threads: a producer reads the exporter into a bounded ring of
 // recent chunks, and a storer appends each chunk to a BlobWriter (the only copy written to
-// disk); when done it commits the blob and records it. Storing runs beside serving, at a
-// lower CPU priority, so it does not slow it (unless it falls a whole ring behind). Every
+// disk); when done it commits the blob and records it. Storing runs beside serving, which
+// waits for it only when it falls a whole ring behind. Every
 // request for that key while it runs, whole or ranged, reads from the ring (waiting for bytes
 // not produced yet) or, for bytes that have left the ring, from the blob once committed
 // (waiting for the commit): one computation however many ask ("single flight"). Later
@@ -70,7 +70,7 @@ class ExportCache {
  public:
   // `threads` read and quantize each export (0: one per core). Each running export keeps its
   // last `ring_bytes` (and one piece more) in memory (64 MiB by default, so the client's stream
-  // can run that far ahead of the storer, which hashes and packs at a lower priority; tests
+  // can run that far ahead of the storer, which hashes and packs; tests
   // shrink it so that readers fall behind it). `spool_dir` only holds files of earlier versions,
   // removed here.
   ExportCache(registry::Registry& registry, storage::BlobStore& store, std::string spool_dir, unsigned threads = 0,

@@ -97,7 +97,10 @@ PackEntry next_entry(const std::vector<PackEntry>& entries, const Blake3Digest& 
   e.stored_length = static_cast<std::uint32_t>(frame.bytes.size());
   e.codec = frame.codec;
   e.type = type;
-  e.checksum = stored_checksum(frame.bytes);
+  // A raw frame's stored bytes are its raw bytes, whose BLAKE3 is the id: the same value,
+  // without hashing the frame a second time.
+  e.checksum = frame.codec == Codec::kRaw && frame.bytes.size() == raw_length ? get_u64(id.bytes.data())
+                                                                              : stored_checksum(frame.bytes);
   e.raw_check = frame.raw_check;
   FrameHeader{e.codec, e.type, e.raw_length, e.stored_length, e.base}.encode_to(header);
   return e;

@@ -414,6 +414,37 @@ TEST_CASE("fsck finds bit flips; repair leaves files missing, not corrupt", "[st
   }
 }
 
+TEST_CASE("raw frames (dense bytes) carry their id as checksum, and fsck still finds a flip in one", "[storage][fsck]") {
+  TempDir dir;
+  auto store = BlobStore::open_local(dir.path());
+  REQUIRE(store.is_ok());
+  BlobStore& s = **store;
+  // Random bytes are stored raw: as an export's cache (fixed frames, no codec trials) and as a
+  // plain file (CDC, zstd tried and refused).
+  const auto dense = random_bytes(3u << 20, 11);
+  WriteHints hints{"Q8_0.gguf"};
+  hints.incompressible = true;
+  auto info = write_in_chunks(s, dense, dense.size(), 300 << 10, hints);
+  REQUIRE(info.is_ok());
+  const Stored plain = put(s, random_bytes(1u << 20, 12));
+  auto m = open_maintenance(dir.path());
+  auto clean = m->fsck({});
+  REQUIRE(clean.is_ok());
+  INFO((clean->problems.empty() ? std::string() : clean->problems.front()));
+  CHECK(clean->clean());
+  CHECK(clean->frames_checked >= 4);
+
+  const auto packs = pack_files(dir.path());
+  REQUIRE(packs.size() == 2);
+  for (const std::string& pack : packs) flip_bit(pack, std::filesystem::file_size(pack) / 3);
+  auto found = m->fsck({});
+  REQUIRE(found.is_ok());
+  CHECK(found->damaged_packs.size() == 2);
+  CHECK(found->damaged_files.size() == 2);
+  CHECK(read_range(s, info->digest, 0, std::nullopt).status().code() == Code::kCorrupt);
+  CHECK(read_range(s, plain.digest, 0, std::nullopt).status().code() == Code::kCorrupt);
+}
+
 TEST_CASE("a push failing at its Nth write leaves fsck clean and nothing for gc but orphans", "[storage][fsck]") {
   const auto data = safetensors(model(77));
   for (std::uint64_t n : {1u, 2u, 5u, 20u, 60u}) {
