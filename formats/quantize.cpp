@@ -218,11 +218,13 @@ void quantize_q_1(const float* x, std::uint8_t* out) {
 #if defined(__x86_64__) && defined(__GNUC__)
 #define GROVE_HAVE_AVX2_PATH 1
 #define GROVE_AVX2 __attribute__((target("avx2")))
+#define GROVE_AVX2_F16C __attribute__((target("avx2,f16c")))
 
+// AVX2, and F16C (every AVX2 CPU has it; checked all the same).
 bool cpu_has_avx2() {
   static const bool has = [] {
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") != 0;
+    return __builtin_cpu_supports("avx2") != 0 && __builtin_cpu_supports("f16c") != 0;
   }();
   return has;
 }
@@ -259,39 +261,60 @@ GROVE_AVX2 inline __m256i round_away_to_int8(__m256 v) {
   return _mm256_add_epi32(_mm256_sub_epi32(t, _mm256_castps_si256(up)), _mm256_castps_si256(down));
 }
 
-GROVE_AVX2 inline void q8_0_block8(const __m256 v[4], std::uint8_t* out) {
-  const float amax = block_absmax8(v);
-  const float d = amax / 127.0f;
-  const float id = d != 0.0f ? 1.0f / d : 0.0f;
-  put_u16(out, fp32_to_fp16(d));
-  const __m256 vid = _mm256_set1_ps(id);
+// Q8_0's quants of one block, given 1/d: round_away(x·id), low bytes.
+GROVE_AVX2 inline void q8_0_quants8(const __m256 v[4], __m256 vid, std::uint8_t* qs) {
   const __m256i low = _mm256_set1_epi32(0xff);
   __m256i q[4];
   for (int i = 0; i < 4; ++i) q[i] = _mm256_and_si256(round_away_to_int8(_mm256_mul_ps(v[i], vid)), low);
   // Low bytes (0..255, so the saturating packs keep them), then undo the packs' lane order.
   const __m256i bytes = _mm256_packus_epi16(_mm256_packus_epi32(q[0], q[1]), _mm256_packus_epi32(q[2], q[3]));
   const __m256i ordered = _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 2), ordered);
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(qs), ordered);
 }
 
-GROVE_AVX2 inline void q4_0_block8(const std::uint16_t* x, const __m256 v[4], std::uint8_t* out) {
-  // block_signed_absmax: the first element whose magnitude is the maximum. Found without a
-  // branch on where it is (which vector holds it is random, and mispredicting that cost more
-  // than the rest of the block): one 32-bit mask of the elements at the maximum, its lowest bit.
+GROVE_AVX2 inline void q8_0_block8(const __m256 v[4], std::uint8_t* out) {
   const float amax = block_absmax8(v);
-  float max = 0.0f;
-  if (amax > 0.0f) {
-    const __m256 va = _mm256_set1_ps(amax);
-    std::uint32_t hits = 0;
-    for (int i = 0; i < 4; ++i)
-      hits |= static_cast<std::uint32_t>(_mm256_movemask_ps(_mm256_cmp_ps(_mm256_and_ps(v[i], abs_mask8()), va, _CMP_EQ_OQ)))
-              << (8 * i);
-    if (hits) max = bits_float(static_cast<std::uint32_t>(x[__builtin_ctz(hits)]) << 16);  // lane j of v[i]: element 8i + j
-  }
-  const float d = max / -8.0f;
+  const float d = amax / 127.0f;
   const float id = d != 0.0f ? 1.0f / d : 0.0f;
   put_u16(out, fp32_to_fp16(d));
-  const __m256 vid = _mm256_set1_ps(id);
+  q8_0_quants8(v, _mm256_set1_ps(id), out + 2);
+}
+
+// The lane-wise |x| maxima of one block (NaN lanes skipped, as in block_absmax8).
+GROVE_AVX2 inline __m256 block_absmax_lanes(const __m256 v[4]) {
+  __m256 m = _mm256_setzero_ps();
+  for (int i = 0; i < 4; ++i) m = _mm256_max_ps(_mm256_and_ps(v[i], abs_mask8()), m);
+  return m;
+}
+
+// Lane k: the maximum over the lanes of m[k] (NaN-free, so the order is free), for eight
+// vectors at once: a max-tree shaped like the hadd reduction of eight vectors.
+GROVE_AVX2 inline __m256 hmax_pairs(__m256 a, __m256 b) {  // [a01 a23 b01 b23 | a45 a67 b45 b67], maxima
+  return _mm256_max_ps(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0)), _mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1)));
+}
+
+GROVE_AVX2 inline __m256 hmax_each8(const __m256 m[8]) {
+  const __m256 u0 = hmax_pairs(hmax_pairs(m[0], m[1]), hmax_pairs(m[2], m[3]));  // [m0..m3 low | m0..m3 high]
+  const __m256 u1 = hmax_pairs(hmax_pairs(m[4], m[5]), hmax_pairs(m[6], m[7]));
+  return _mm256_max_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
+}
+
+// block_signed_absmax: the first element whose magnitude is `amax` (the block's maximum).
+// Found without a branch on where it is (which vector holds it is random, and mispredicting
+// that cost more than the rest of the block): one 32-bit mask of the elements at the maximum,
+// its lowest bit.
+GROVE_AVX2 inline float q4_0_signed_max(const std::uint16_t* x, const __m256 v[4], float amax) {
+  if (!(amax > 0.0f)) return 0.0f;
+  const __m256 va = _mm256_set1_ps(amax);
+  std::uint32_t hits = 0;
+  for (int i = 0; i < 4; ++i)
+    hits |= static_cast<std::uint32_t>(_mm256_movemask_ps(_mm256_cmp_ps(_mm256_and_ps(v[i], abs_mask8()), va, _CMP_EQ_OQ)))
+            << (8 * i);
+  return hits ? bits_float(static_cast<std::uint32_t>(x[__builtin_ctz(hits)]) << 16) : 0.0f;  // lane j of v[i]: element 8i + j
+}
+
+// Q4_0's quants of one block, given 1/d.
+GROVE_AVX2 inline void q4_0_quants8(const __m256 v[4], __m256 vid, std::uint8_t* qs) {
   const __m256 voff = _mm256_set1_ps(8.5f);
   __m256i n[4];
   for (int i = 0; i < 4; ++i) {
@@ -306,20 +329,81 @@ GROVE_AVX2 inline void q4_0_block8(const std::uint16_t* x, const __m256 v[4], st
   const __m256i w = _mm256_packus_epi32(p0, p1);
   const __m256i bytes = _mm256_packus_epi16(w, w);
   const __m256i ordered = _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
-  _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 2), _mm256_castsi256_si128(ordered));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(qs), _mm256_castsi256_si128(ordered));
 }
 
-GROVE_AVX2 void bf16_row_q8_0_avx2(const std::uint16_t* x, std::size_t blocks, std::uint8_t* out) {
+GROVE_AVX2 inline void q4_0_block8(const std::uint16_t* x, const __m256 v[4], std::uint8_t* out) {
+  const float d = q4_0_signed_max(x, v, block_absmax8(v)) / -8.0f;
+  const float id = d != 0.0f ? 1.0f / d : 0.0f;
+  put_u16(out, fp32_to_fp16(d));
+  q4_0_quants8(v, _mm256_set1_ps(id), out + 2);
+}
+
+// The scales of eight blocks at once, d = m / divisor lane by lane: 1/d (0 for d = 0, as the
+// scalar code's d != 0 ? 1/d : 0, an unordered compare like C++'s !=) into `ids`, and d as
+// float16 into `halves` by F16C's vcvtps2ph, which rounds to nearest even exactly as
+// fp32_to_fp16 does (checked over every non-NaN float; d is never NaN).
+GROVE_AVX2_F16C inline void scales8(__m256 m, float divisor, float ids[8], std::uint16_t halves[8]) {
+  const __m256 d = _mm256_div_ps(m, _mm256_set1_ps(divisor));
+  const __m256 id = _mm256_and_ps(_mm256_div_ps(_mm256_set1_ps(1.0f), d), _mm256_cmp_ps(d, _mm256_setzero_ps(), _CMP_NEQ_UQ));
+  _mm256_storeu_ps(ids, id);
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(halves), _mm256_cvtps_ph(d, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+}
+
+// Both rows go eight blocks at a time, so the scales' two divisions and their float16
+// conversion run once per eight blocks (scales8) rather than once per block; the blocks are
+// loaded again (from L1) for each pass. A row's last blocks, under eight, go one by one.
+GROVE_AVX2_F16C void bf16_row_q8_0_avx2(const std::uint16_t* x, std::size_t blocks, std::uint8_t* out) {
   __m256 v[4];
-  for (std::size_t b = 0; b < blocks; ++b) {
+  std::size_t b = 0;
+  for (; b + 8 <= blocks; b += 8) {
+    __m256 m[8];
+    for (int k = 0; k < 8; ++k) {
+      load_bf16_block(x + (b + k) * kLegacyBlock, v);
+      m[k] = block_absmax_lanes(v);
+    }
+    alignas(32) float ids[8];
+    alignas(16) std::uint16_t halves[8];
+    scales8(hmax_each8(m), 127.0f, ids, halves);
+    for (int k = 0; k < 8; ++k) {
+      std::uint8_t* o = out + (b + k) * 34;
+      load_bf16_block(x + (b + k) * kLegacyBlock, v);
+      put_u16(o, halves[k]);
+      q8_0_quants8(v, _mm256_set1_ps(ids[k]), o + 2);
+    }
+  }
+  for (; b < blocks; ++b) {
     load_bf16_block(x + b * kLegacyBlock, v);
     q8_0_block8(v, out + b * 34);
   }
 }
 
-GROVE_AVX2 void bf16_row_q4_0_avx2(const std::uint16_t* x, std::size_t blocks, std::uint8_t* out) {
+GROVE_AVX2_F16C void bf16_row_q4_0_avx2(const std::uint16_t* x, std::size_t blocks, std::uint8_t* out) {
   __m256 v[4];
-  for (std::size_t b = 0; b < blocks; ++b) {
+  std::size_t b = 0;
+  for (; b + 8 <= blocks; b += 8) {
+    __m256 m[8];
+    for (int k = 0; k < 8; ++k) {
+      load_bf16_block(x + (b + k) * kLegacyBlock, v);
+      m[k] = block_absmax_lanes(v);
+    }
+    alignas(32) float amax[8], max[8], ids[8];
+    alignas(16) std::uint16_t halves[8];
+    _mm256_store_ps(amax, hmax_each8(m));
+    for (int k = 0; k < 8; ++k) {
+      const std::uint16_t* xk = x + (b + k) * kLegacyBlock;
+      load_bf16_block(xk, v);
+      max[k] = q4_0_signed_max(xk, v, amax[k]);
+    }
+    scales8(_mm256_load_ps(max), -8.0f, ids, halves);
+    for (int k = 0; k < 8; ++k) {
+      std::uint8_t* o = out + (b + k) * 18;
+      load_bf16_block(x + (b + k) * kLegacyBlock, v);
+      put_u16(o, halves[k]);
+      q4_0_quants8(v, _mm256_set1_ps(ids[k]), o + 2);
+    }
+  }
+  for (; b < blocks; ++b) {
     load_bf16_block(x + b * kLegacyBlock, v);
     q4_0_block8(x + b * kLegacyBlock, v, out + b * 18);
   }

@@ -293,6 +293,20 @@ TEST_CASE("the one-pass BF16 path equals decoding then quantizing, for any bits"
       CHECK(fused == plain);
     }
   }
+  // Rows whose block count is not a multiple of eight (the AVX2 paths take eight blocks at a
+  // time, then the rest one by one): 13 blocks, and 3.
+  for (QuantType type : {QuantType::kQ8_0, QuantType::kQ4_0}) {
+    for (std::size_t length : {std::size_t{13 * 32}, std::size_t{3 * 32}}) {
+      INFO(quant_type_name(type) << ", rows of " << length);
+      const std::size_t row_bytes = quantized_row_size(type, length);
+      for (std::size_t at = 0; at + length <= bits.size(); at += 7 * length) {
+        std::vector<std::uint8_t> fused(row_bytes, 0xAA), plain(row_bytes, 0x55);
+        REQUIRE(quantize_row_bf16(type, std::span(bits.data() + at, length), fused).is_ok());
+        REQUIRE(quantize_row(type, std::span(decoded.data() + at, length), plain).is_ok());
+        CHECK(fused == plain);
+      }
+    }
+  }
   std::vector<std::uint8_t> out(100);
   CHECK(quantize_row_bf16(QuantType::kQ8_0, std::span(bits.data(), 48), out).code() == Code::kInvalidArgument);
 }
