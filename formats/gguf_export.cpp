@@ -140,7 +140,8 @@ Status GgufExport::Impl::produce_next(ChunkBuffer& out) {
 }
 
 void GgufExport::Impl::start_workers() {
-  unsigned n = options.threads ? options.threads : std::max(1u, std::thread::hardware_concurrency());
+  // Two workers per thread: one waits for its chunk's source bytes while the other quantizes.
+  unsigned n = 2 * (options.threads ? options.threads : std::max(1u, std::thread::hardware_concurrency()));
   // Two slots per worker: one being filled while the consumer drains another.
   slots.resize(std::size_t{n} * 2 + 1);
   for (unsigned i = 0; i < n; ++i)

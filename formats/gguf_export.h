@@ -4,18 +4,20 @@
 // whole file: header bytes, each tensor's offset and size, the total length. Nothing is
 // produced before that succeeds, so a caller can answer "no" (or send Content-Length) first.
 //
-// read() then yields the file front to back: the header, then tensor by tensor, each read in
-// chunks of whole rows (whole heads for permuted Q/K), dequantized to float32 (BF16, F16, F32,
-// FP8 E4M3 with 128x128 block scales) and quantized. `threads` workers each take the next chunk,
-// read it from the source, quantize it and hand it back in order; at most 2·threads + 1 chunks
+// next() then yields the file front to back, a piece at a time: the header, then tensor by
+// tensor, each read in chunks of whole rows (whole heads for permuted Q/K), dequantized to
+// float32 (BF16, F16, F32, FP8 E4M3 with 128x128 block scales) and quantized. Two workers per
+// thread each take the next chunk, read it from the source, quantize it and hand it back in
+// order: two, so that a core quantizes one chunk while the other worker waits for its source
+// bytes (a store reads them from the disk, past the page cache). At most 4·threads + 1 chunks
 // are in flight, so memory is a few chunk buffers (each about chunk_elements × 6 bytes, × 12
-// for F32 output) whatever the model size. Workers start with the first read().
+// for F32 output) whatever the model size. Workers start with the first next().
 //
 // Mapping and metadata follow ../shared/specs/gguf.md §5–6 (llama, mistral as llama, qwen2);
 // per-tensor types follow gguf_mix.h. Tensors are written in llama-quantize's order (non-layer
 // tensors by name, then blk.0.*, blk.1.*, ... each by name).
 //
-// Thread-safety: one thread calls read(); the object owns its worker threads, which call
+// Thread-safety: one thread calls next(); the object owns its worker threads, which call
 // ModelSource::read concurrently.
 #pragma once
 
@@ -82,7 +84,7 @@ inline constexpr int kGgufExporterVersion = 1;
 struct ExportOptions {
   std::string quant = "Q8_0";  // an ExportType name
   std::string model_name;      // general.name (left out when empty)
-  unsigned threads = 0;        // 0: one per core
+  unsigned threads = 0;        // cores to quantize on (two workers each); 0: one per core
   std::size_t chunk_elements = std::size_t{1} << 21;  // rows per chunk ≈ this / row length
 };
 

@@ -9,6 +9,7 @@
 #include <limits>
 #include <mutex>
 #include <set>
+#include <map>
 #include <thread>
 #include <unordered_set>
 
@@ -676,14 +677,18 @@ Status copy_frames_into(FrameWalker& walker, std::uint64_t offset, std::span<std
   return Status::ok();
 }
 
-// Decodes the frames after the reader's current one on a thread of its own, a few ahead, so a
+// Decodes the frames after the reader's current one on threads of their own, a few ahead, so a
 // long read uses a second core: the next frames are read, decoded and verified while the
-// caller sends the current one. Frames come out in file order; buffers go round (a fresh
-// 1 MiB buffer per frame would cost a page fault per 4 KiB).
+// caller sends the current one. Two loaders, each taking the next frame in turn: packs are read
+// past the page cache (common/fs.h), so a frame's read waits for the disk, and one loader decodes
+// while the other waits. Frames come out in file order; buffers go round (a fresh 1 MiB buffer
+// per frame would cost a page fault per 4 KiB).
 class FramePrefetcher {
  public:
   FramePrefetcher(std::shared_ptr<Core> core, const Sha256Digest& digest, std::uint64_t from, std::uint64_t end)
-      : walker_(std::move(core), digest), pos_(from), end_(end), thread_([this] { run(); }) {}
+      : core_(core), walker_(std::move(core), digest), pos_(from), end_(end) {
+    for (int i = 0; i < kLoaders; ++i) threads_.emplace_back([this] { run(); });
+  }
 
   ~FramePrefetcher() {
     {
@@ -691,7 +696,7 @@ class FramePrefetcher {
       stop_ = true;
     }
     cv_.notify_all();
-    thread_.join();
+    for (std::thread& t : threads_) t.join();
   }
 
   // The next frame in order into `frame` (whose old buffer is recycled).
@@ -699,10 +704,12 @@ class FramePrefetcher {
     std::unique_lock lock(mu_);
     if (frame.capacity() > 0 && spare_.size() < kDepth + 1) spare_.push_back(std::move(frame));
     frame = {};
-    cv_.wait(lock, [&] { return !ready_.empty() || done_; });
-    if (ready_.empty()) return corrupt("its frames end before the range does");
-    Ready r = std::move(ready_.front());
-    ready_.pop_front();
+    cv_.wait(lock, [&] { return ready_.contains(taken_) || (claims_done_ && taken_ >= claimed_); });
+    auto it = ready_.find(taken_);
+    if (it == ready_.end()) return corrupt("its frames end before the range does");
+    Ready r = std::move(it->second);
+    ready_.erase(it);
+    ++taken_;
     cv_.notify_all();
     if (!r.status.is_ok()) return r.status;
     frame = std::move(r.bytes);
@@ -711,7 +718,8 @@ class FramePrefetcher {
   }
 
  private:
-  static constexpr std::size_t kDepth = 2;  // frames decoded ahead
+  static constexpr int kLoaders = 2;
+  static constexpr std::uint64_t kDepth = 3;  // frames claimed ahead of the caller
 
   struct Ready {
     Status status;
@@ -720,41 +728,56 @@ class FramePrefetcher {
   };
 
   void run() {
+    FrameScratch scratch;
     for (;;) {
       std::vector<std::uint8_t> buffer;
+      RecipeEntry e;
+      std::uint64_t seq = 0;
       {
         std::unique_lock lock(mu_);
-        cv_.wait(lock, [&] { return stop_ || ready_.size() < kDepth; });
-        if (stop_ || pos_ >= end_) break;
+        cv_.wait(lock, [&] { return stop_ || claims_done_ || claimed_ - taken_ < kDepth; });
+        if (stop_ || claims_done_) return;
+        if (pos_ >= end_) {
+          claims_done_ = true;
+          cv_.notify_all();
+          return;
+        }
+        seq = claimed_++;
+        Result<const RecipeEntry*> found = walker_.find(pos_);  // the walker is shared: under the lock
+        if (!found.is_ok()) {
+          ready_[seq] = Ready{found.status(), {}, 0};
+          claims_done_ = true;
+          cv_.notify_all();
+          return;
+        }
+        e = **found;
+        pos_ = e.raw_offset + e.frame.raw_length;
         if (!spare_.empty()) {
           buffer = std::move(spare_.back());
           spare_.pop_back();
         }
       }
-      std::uint64_t start = 0;
-      Status s = walker_.load(pos_, buffer, start);
-      const std::uint64_t next = start + buffer.size();
+      Status s = core_->load_frame(e.frame, e.base ? &*e.base : nullptr, scratch, buffer);
       std::lock_guard lock(mu_);
-      ready_.push_back(Ready{s, std::move(buffer), start});
+      if (!s.is_ok()) claims_done_ = true;  // nothing after a failed frame is handed out
+      ready_[seq] = Ready{s, std::move(buffer), e.raw_offset};
       cv_.notify_all();
-      if (!s.is_ok()) break;
-      pos_ = next;
     }
-    std::lock_guard lock(mu_);
-    done_ = true;
-    cv_.notify_all();
   }
 
-  FrameWalker walker_;  // used by the thread only
-  std::uint64_t pos_;
-  const std::uint64_t end_;
+  std::shared_ptr<Core> core_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<Ready> ready_;
+  FrameWalker walker_;  // guarded by mu_
+  std::uint64_t pos_;   // the next frame to claim; guarded by mu_
+  const std::uint64_t end_;
+  std::uint64_t claimed_ = 0;  // frames claimed by loaders; guarded by mu_
+  std::uint64_t taken_ = 0;    // frames handed to the caller; guarded by mu_
+  bool claims_done_ = false;   // the range's end, or an error, was reached; guarded by mu_
+  std::map<std::uint64_t, Ready> ready_;  // loaded frames by claim number; guarded by mu_
   std::vector<std::vector<std::uint8_t>> spare_;
   bool stop_ = false;
-  bool done_ = false;
-  std::thread thread_;  // last: started once the rest is ready
+  std::vector<std::thread> threads_;  // last: started once the rest is ready
 };
 
 class FramedReader final : public BlobReader {

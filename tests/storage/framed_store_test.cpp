@@ -195,7 +195,7 @@ TEST_CASE("safetensors files round trip and identical tensors are stored once ac
   CHECK(pack_bytes(dir.path()) == before);
 }
 
-TEST_CASE("packs go past the page cache and read back byte for byte", "[storage]") {
+TEST_CASE("packs are written and read past the page cache, byte for byte", "[storage]") {
   TempDir dir;
   // The file seam itself: page-aligned pieces are written with O_DIRECT where the filesystem
   // allows it, the rest (an unaligned piece, the tail) as usual, all in order.
@@ -229,6 +229,34 @@ TEST_CASE("packs go past the page cache and read back byte for byte", "[storage]
     std::vector<std::uint8_t> got((*back)->size());
     REQUIRE((*back)->read_at(0, got).is_ok());
     CHECK(got == expect);
+  }
+  // Reads of 64 KiB or more go past the page cache too (whole pages into an aligned buffer):
+  // any offset and length, the end of the file included, give the file's bytes.
+  {
+    const std::string path = dir.path() + "/read.bin";
+    const auto bytes = random_bytes((300u << 10) + 123, 43);
+    {
+      auto file = FileSystem::local().create(path);
+      REQUIRE(file.is_ok());
+      REQUIRE((*file)->append(bytes).is_ok());
+      REQUIRE((*file)->close().is_ok());
+    }
+    auto file = FileSystem::local().open_read(path);
+    REQUIRE(file.is_ok());
+    const std::size_t size = bytes.size();
+    struct Case { std::size_t offset, length; };
+    for (const Case c : {Case{0, size}, Case{1, 70000}, Case{4095, 4097 + (64u << 10)}, Case{4096, 64u << 10},
+                         Case{size - 70000, 70000}, Case{size - 70000, 200000}, Case{size - 10, 100000},
+                         Case{size, 100000}, Case{size + 5000, 100000}, Case{12345, 1000}}) {
+      INFO("offset " << c.offset << ", length " << c.length);
+      std::vector<std::uint8_t> out(c.length, 0xEE);
+      auto n = (*file)->read_at(c.offset, out);
+      REQUIRE(n.is_ok());
+      const std::size_t expect_n = c.offset >= size ? 0 : std::min(c.length, size - c.offset);
+      REQUIRE(*n == expect_n);
+      CHECK(std::equal(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(expect_n),
+                       bytes.begin() + static_cast<std::ptrdiff_t>(std::min(c.offset, size))));
+    }
   }
   // Through the store: several packs' worth of a dense file (whole staging buffers direct).
   auto store = open_store(dir.path() + "/store");
