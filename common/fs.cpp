@@ -139,6 +139,7 @@ class PosixReadableFile final : public ReadableFile {
 
  private:
   static constexpr std::size_t kDirectMin = 64u << 10;
+  static constexpr std::size_t kDirectMax = 4u << 20;
   static constexpr std::uint64_t kAlign = 4096;
 
   Result<std::size_t> read_cached(std::uint64_t offset, std::span<std::uint8_t> out) const {
@@ -149,8 +150,10 @@ class PosixReadableFile final : public ReadableFile {
     }
   }
 
-  // The whole pages around [offset, offset + out.size()) into the thread's aligned buffer.
+  // The whole pages around [offset, offset + out.size()) into the thread's aligned buffer, at
+  // most kDirectMax bytes a call (a short count, as read_at allows), so the buffer stays small.
   Result<std::size_t> read_direct(std::uint64_t offset, std::span<std::uint8_t> out) const {
+    out = out.first(std::min(out.size(), kDirectMax));
     const std::uint64_t first = offset / kAlign * kAlign;
     const std::size_t length = static_cast<std::size_t>((offset + out.size() + kAlign - 1) / kAlign * kAlign - first);
     thread_local std::unique_ptr<std::uint8_t, decltype(&std::free)> buffer(nullptr, &std::free);
