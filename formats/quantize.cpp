@@ -350,10 +350,13 @@ GROVE_AVX2_F16C inline void scales8(__m256 m, float divisor, float ids[8], std::
   _mm_storeu_si128(reinterpret_cast<__m128i*>(halves), _mm256_cvtps_ph(d, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
 }
 
-// Both rows go eight blocks at a time, so the scales' two divisions and their float16
-// conversion run once per eight blocks (scales8) rather than once per block; the blocks are
-// loaded again (from L1) for each pass. A row's last blocks, under eight, go one by one.
-GROVE_AVX2_F16C void bf16_row_q8_0_avx2(const std::uint16_t* x, std::size_t blocks, std::uint8_t* out) {
+// Q8_0 (kSignedMax false: d = max|x| / 127) and Q4_0 (true: d = the signed maximum / -8) rows,
+// eight blocks at a time, so the scales' two divisions and their float16 conversion run once
+// per eight blocks (scales8) rather than once per block; the blocks are loaded again (from L1)
+// for each pass. A row's last blocks, under eight, go one by one.
+template <bool kSignedMax>
+GROVE_AVX2_F16C void bf16_row_legacy_avx2(const std::uint16_t* x, std::size_t blocks, std::uint8_t* out) {
+  constexpr std::size_t kBlockBytes = kSignedMax ? 18 : 34;
   __m256 v[4];
   std::size_t b = 0;
   for (; b + 8 <= blocks; b += 8) {
@@ -362,50 +365,29 @@ GROVE_AVX2_F16C void bf16_row_q8_0_avx2(const std::uint16_t* x, std::size_t bloc
       load_bf16_block(x + (b + k) * kLegacyBlock, v);
       m[k] = block_absmax_lanes(v);
     }
-    alignas(32) float ids[8];
+    alignas(32) float max[8], ids[8];
     alignas(16) std::uint16_t halves[8];
-    scales8(hmax_each8(m), 127.0f, ids, halves);
+    _mm256_store_ps(max, hmax_each8(m));
+    if constexpr (kSignedMax) {
+      for (int k = 0; k < 8; ++k) {
+        const std::uint16_t* xk = x + (b + k) * kLegacyBlock;
+        load_bf16_block(xk, v);
+        max[k] = q4_0_signed_max(xk, v, max[k]);
+      }
+    }
+    scales8(_mm256_load_ps(max), kSignedMax ? -8.0f : 127.0f, ids, halves);
     for (int k = 0; k < 8; ++k) {
-      std::uint8_t* o = out + (b + k) * 34;
+      std::uint8_t* o = out + (b + k) * kBlockBytes;
       load_bf16_block(x + (b + k) * kLegacyBlock, v);
       put_u16(o, halves[k]);
-      q8_0_quants8(v, _mm256_set1_ps(ids[k]), o + 2);
+      if constexpr (kSignedMax) q4_0_quants8(v, _mm256_set1_ps(ids[k]), o + 2);
+      else q8_0_quants8(v, _mm256_set1_ps(ids[k]), o + 2);
     }
   }
   for (; b < blocks; ++b) {
     load_bf16_block(x + b * kLegacyBlock, v);
-    q8_0_block8(v, out + b * 34);
-  }
-}
-
-GROVE_AVX2_F16C void bf16_row_q4_0_avx2(const std::uint16_t* x, std::size_t blocks, std::uint8_t* out) {
-  __m256 v[4];
-  std::size_t b = 0;
-  for (; b + 8 <= blocks; b += 8) {
-    __m256 m[8];
-    for (int k = 0; k < 8; ++k) {
-      load_bf16_block(x + (b + k) * kLegacyBlock, v);
-      m[k] = block_absmax_lanes(v);
-    }
-    alignas(32) float amax[8], max[8], ids[8];
-    alignas(16) std::uint16_t halves[8];
-    _mm256_store_ps(amax, hmax_each8(m));
-    for (int k = 0; k < 8; ++k) {
-      const std::uint16_t* xk = x + (b + k) * kLegacyBlock;
-      load_bf16_block(xk, v);
-      max[k] = q4_0_signed_max(xk, v, amax[k]);
-    }
-    scales8(_mm256_load_ps(max), -8.0f, ids, halves);
-    for (int k = 0; k < 8; ++k) {
-      std::uint8_t* o = out + (b + k) * 18;
-      load_bf16_block(x + (b + k) * kLegacyBlock, v);
-      put_u16(o, halves[k]);
-      q4_0_quants8(v, _mm256_set1_ps(ids[k]), o + 2);
-    }
-  }
-  for (; b < blocks; ++b) {
-    load_bf16_block(x + b * kLegacyBlock, v);
-    q4_0_block8(x + b * kLegacyBlock, v, out + b * 18);
+    if constexpr (kSignedMax) q4_0_block8(x + b * kLegacyBlock, v, out + b * kBlockBytes);
+    else q8_0_block8(v, out + b * kBlockBytes);
   }
 }
 
@@ -788,11 +770,11 @@ Status quantize_row_bf16(QuantType type, std::span<const std::uint16_t> in, std:
   }
 #if defined(GROVE_HAVE_AVX2_PATH)
   if (cpu_has_avx2() && type == QuantType::kQ8_0) {
-    bf16_row_q8_0_avx2(in.data(), in.size() / kLegacyBlock, out.data());
+    bf16_row_legacy_avx2<false>(in.data(), in.size() / kLegacyBlock, out.data());
     return Status::ok();
   }
   if (cpu_has_avx2() && type == QuantType::kQ4_0) {
-    bf16_row_q4_0_avx2(in.data(), in.size() / kLegacyBlock, out.data());
+    bf16_row_legacy_avx2<true>(in.data(), in.size() / kLegacyBlock, out.data());
     return Status::ok();
   }
 #endif
