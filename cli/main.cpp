@@ -21,7 +21,7 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--listen", serve.listen, "HOST:PORT to listen on (port 0 picks one)")->capture_default_str();
   serve_cmd->add_option("--public-url", serve.public_url, "URL clients reach this hub at (default http://LISTEN)");
   serve_cmd->add_option("--threads", serve.threads, "Worker threads (default: one per core)");
-  serve_cmd->add_option("--export-threads", serve.export_threads, "Threads quantizing one GGUF export (default: one per core)");
+  serve_cmd->add_option("--export-threads", serve.export_threads, "Cores quantizing one GGUF export, two workers each (default: all)");
   serve_cmd->add_option("--read-timeout", serve.read_timeout_seconds, "Seconds a client may stay silent")->capture_default_str();
   serve_cmd->add_option("--max-body", serve.max_body_bytes, "Largest JSON/commit request body in bytes")->capture_default_str();
   serve_cmd->add_option("--multipart-threshold", serve.multipart_threshold_bytes,
