@@ -240,11 +240,17 @@ GROVE_AVX2 inline void load_bf16_block(const std::uint16_t* p, __m256 v[4]) {
 
 GROVE_AVX2 inline __m256 abs_mask8() { return _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff)); }
 
-// max |x| over the block; NaN lanes are skipped (max_ps returns its second operand), as
-// std::max(amax, NaN) does. The lanes hold no NaN, so the order of the reduction is free.
-GROVE_AVX2 inline float block_absmax8(const __m256 v[4]) {
+// The lane-wise |x| maxima of one block; NaN lanes are skipped (max_ps returns its second
+// operand), as std::max(amax, NaN) does.
+GROVE_AVX2 inline __m256 block_absmax_lanes(const __m256 v[4]) {
   __m256 m = _mm256_setzero_ps();
   for (int i = 0; i < 4; ++i) m = _mm256_max_ps(_mm256_and_ps(v[i], abs_mask8()), m);
+  return m;
+}
+
+// max |x| over the block. The lanes hold no NaN, so the order of the reduction is free.
+GROVE_AVX2 inline float block_absmax8(const __m256 v[4]) {
+  const __m256 m = block_absmax_lanes(v);
   __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
   h = _mm_max_ps(h, _mm_movehl_ps(h, h));
   h = _mm_max_ss(h, _mm_shuffle_ps(h, h, 1));
@@ -280,19 +286,13 @@ GROVE_AVX2 inline void q8_0_block8(const __m256 v[4], std::uint8_t* out) {
   q8_0_quants8(v, _mm256_set1_ps(id), out + 2);
 }
 
-// The lane-wise |x| maxima of one block (NaN lanes skipped, as in block_absmax8).
-GROVE_AVX2 inline __m256 block_absmax_lanes(const __m256 v[4]) {
-  __m256 m = _mm256_setzero_ps();
-  for (int i = 0; i < 4; ++i) m = _mm256_max_ps(_mm256_and_ps(v[i], abs_mask8()), m);
-  return m;
+// Maxima of neighbouring lanes of two vectors: [a01 a23 b01 b23 | a45 a67 b45 b67].
+GROVE_AVX2 inline __m256 hmax_pairs(__m256 a, __m256 b) {
+  return _mm256_max_ps(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0)), _mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1)));
 }
 
 // Lane k: the maximum over the lanes of m[k] (NaN-free, so the order is free), for eight
 // vectors at once: a max-tree shaped like the hadd reduction of eight vectors.
-GROVE_AVX2 inline __m256 hmax_pairs(__m256 a, __m256 b) {  // [a01 a23 b01 b23 | a45 a67 b45 b67], maxima
-  return _mm256_max_ps(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0)), _mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1)));
-}
-
 GROVE_AVX2 inline __m256 hmax_each8(const __m256 m[8]) {
   const __m256 u0 = hmax_pairs(hmax_pairs(m[0], m[1]), hmax_pairs(m[2], m[3]));  // [m0..m3 low | m0..m3 high]
   const __m256 u1 = hmax_pairs(hmax_pairs(m[4], m[5]), hmax_pairs(m[6], m[7]));
