@@ -3,7 +3,8 @@
 // kRaw       the raw bytes.
 // kZstd      one zstd frame (level 3).
 // kPlanes16, kPlanes32, kXorDelta, kUlpDelta: a plane container
-//            P mode bytes (0 = plane stored raw, 1 = zstd level 1), then P u32 stored lengths,
+//            P mode bytes (0 = plane stored raw, 1 = zstd level 1: one zstd frame, or two
+//            concatenated, which zstd decodes as one), then P u32 stored lengths,
 //            then the planes. Each plane holds one byte of every element (P = element size).
 //            16-bit floats are split into the exponent byte (bits 14..7) and sign + low 7
 //            mantissa bits, so the exponent plane holds the compressible part (ZipNN/BitX
@@ -39,7 +40,8 @@ constexpr double kMinSaving = 0.95;
 constexpr double kDeltaMax = 0.90;
 // A plane is first tried on this many bytes; if the sample does not shrink below kSampleKeep
 // of its size the plane is stored raw without compressing the rest (saves CPU on the nearly
-// random sign+mantissa plane of standalone BF16).
+// random sign+mantissa plane of standalone BF16). A sample that shrinks is kept: the rest of
+// the plane follows as a second zstd frame, so no byte is compressed twice.
 constexpr std::size_t kSampleBytes = 64 * 1024;
 constexpr double kSampleKeep = 0.97;
 
@@ -246,16 +248,22 @@ std::vector<std::uint8_t> encode_planes(std::span<const std::uint8_t> in, std::s
     const std::span<const std::uint8_t> plane(s.planes.data() + p * n, n);
     std::uint8_t* dst = s.packed.data() + p * bound;
     bool compress = n > 0;
+    std::size_t sampled = 0, head = 0;  // plane bytes in the sample's frame, and its length
     if (compress && n > 2 * kSampleBytes) {
       const std::size_t c = ZSTD_compress2(s.plane_cctx, dst, bound, plane.data(), kSampleBytes);
       compress = !ZSTD_isError(c) && c < kSampleKeep * kSampleBytes;
+      if (compress) {
+        sampled = kSampleBytes;
+        head = c;
+      }
     }
     stored[p] = n;
     if (compress) {
-      const std::size_t c = ZSTD_compress2(s.plane_cctx, dst, bound, plane.data(), n);
-      if (!ZSTD_isError(c) && c < n) {
+      const std::size_t c =
+          ZSTD_compress2(s.plane_cctx, dst + head, bound - head, plane.data() + sampled, n - sampled);
+      if (!ZSTD_isError(c) && head + c < n) {
         mode[p] = 1;
-        stored[p] = c;
+        stored[p] = head + c;
       }
     }
     total += stored[p];
