@@ -28,14 +28,18 @@ Status StoredModelSource::read(const std::string& path, std::uint64_t offset, st
   return store_.read_exact(it->sha256, offset, out);
 }
 
-// One running export, as a pipeline of two threads around a bounded ring of recent pieces:
+// One running export, as a pipeline of three threads around a bounded ring of recent pieces:
 //   - the producer takes the exporter's next piece (its quantized chunk buffer itself, not a
 //     copy) and publishes it; readers are served from the ring as soon as a piece is published;
 //   - the storer (the job's main thread) takes published pieces in order and appends them to
-//     the BlobWriter (hashing, framing, packing); at the end it commits the blob, then records it.
+//     the BlobWriter (framing, packing); at the end it commits the blob, then records it;
+//   - the hasher takes the same pieces in order for the blob's SHA-256, which the storer gives
+//     to the commit. Hashing beside the storer in lockstep, piece by piece (as an upload's
+//     writer does), made the storer wait for each piece's hash whenever the hasher was behind
+//     the quantizers for a core; from the ring it may fall behind and catch up.
 // Once the ring holds `ring_bytes`, the producer recycles the oldest piece's buffer, and only
-// after the storer has appended it: memory stays bounded by the ring, and the producer waits
-// when the storer falls a whole ring behind. There is one copy
+// after the storer has appended it and the hasher hashed it: memory stays bounded by the ring,
+// and the producer waits when either falls a whole ring behind. There is one copy
 // of the bytes on disk, the blob's: a reader asking for a chunk that has left the ring waits for
 // the commit and reads the blob (an earlier version also wrote a spool file for such readers,
 // which cost as much CPU as the quantizing, page-cache copies being slow on a VM). The storer
@@ -79,23 +83,25 @@ class ExportJob {
     if (thread_.joinable()) thread_.join();
   }
 
-  // Copies bytes at `offset` into `out`, waiting until the producer has published them.
-  // Returns 0 when they have left the ring: read them from committed_blob() then.
-  Result<std::size_t> read_at(std::uint64_t offset, std::span<std::uint8_t> out) {
+  // The bytes at `offset` up to the end of their piece, at most `max`, waiting until the
+  // producer has published them; `pin` keeps the piece's buffer alive (the producer does not
+  // recycle a buffer a reader holds) until it is reset or reassigned. Empty when the bytes have
+  // left the ring: read them from committed_blob() then.
+  Result<std::span<const std::uint8_t>> view_at(std::uint64_t offset, std::uint64_t max,
+                                                std::shared_ptr<const formats::ChunkBuffer>& pin) {
     std::unique_lock lock(mu_);
     cv_.wait(lock, [&] { return produced_ > offset || done_; });
     if (produced_ <= offset && !error_.is_ok()) return error_;
     if (produced_ <= offset) return internal_error("export ended before byte " + std::to_string(offset));
-    // Still in the ring: copy under the lock, so the piece cannot be recycled meanwhile.
     for (const Piece& piece : ring_) {
-      if (offset >= piece.offset && offset < piece.offset + piece.bytes.size()) {
-        std::size_t n =
-            static_cast<std::size_t>(std::min<std::uint64_t>(out.size(), piece.offset + piece.bytes.size() - offset));
-        std::memcpy(out.data(), piece.bytes.data() + (offset - piece.offset), n);
-        return n;
+      if (offset >= piece.offset && offset < piece.offset + piece.bytes->size()) {
+        pin = piece.bytes;
+        const std::size_t n =
+            static_cast<std::size_t>(std::min<std::uint64_t>(max, piece.offset + piece.bytes->size() - offset));
+        return std::span<const std::uint8_t>(piece.bytes->data() + (offset - piece.offset), n);
       }
     }
-    return std::size_t{0};
+    return std::span<const std::uint8_t>();
   }
 
   // The stored blob, once committed (waiting for it); the job's error if it failed first.
@@ -110,7 +116,7 @@ class ExportJob {
  private:
   using Clock = std::chrono::steady_clock;
   struct Piece {
-    formats::ChunkBuffer bytes;
+    std::shared_ptr<formats::ChunkBuffer> bytes;  // shared with readers viewing it (view_at)
     std::uint64_t offset = 0;  // in the GGUF
   };
 
@@ -119,28 +125,32 @@ class ExportJob {
   Status produce() {
     std::uint64_t written = 0;
     for (std::uint64_t piece = 0;; ++piece) {
-      formats::ChunkBuffer bytes;
+      std::shared_ptr<formats::ChunkBuffer> bytes;
       {
         Clock::time_point t0 = Clock::now();
         std::unique_lock lock(mu_);
         // A full ring gives up its oldest piece, once stored; until then, a new buffer.
         cv_.wait(lock, [&] {
-          return in_ring_ < ring_bytes_ || first_in_ring() < stored_ || cancelled_ || storer_stopped_;
+          return in_ring_ < ring_bytes_ || first_in_ring() < std::min(stored_, hashed_) || cancelled_ ||
+                 storer_stopped_;
         });
         in_ring_wait_ += Clock::now() - t0;
         if (cancelled_ || storer_stopped_) return Status::ok();  // the storer reports why
         if (in_ring_ >= ring_bytes_) {  // the oldest leaves the ring: its readers now wait for the blob
-          bytes.swap(ring_.front().bytes);
-          in_ring_ -= bytes.size();
+          Piece& oldest = ring_.front();
+          in_ring_ -= oldest.bytes->size();
+          // Its buffer is reused unless a reader still holds it (new holders pin under mu_).
+          if (oldest.bytes.use_count() == 1) bytes = std::move(oldest.bytes);
           ring_.pop_front();
         }
       }
+      if (!bytes) bytes = std::make_shared<formats::ChunkBuffer>();
       Clock::time_point t1 = Clock::now();
-      Status s = exporter_->next(bytes);
+      Status s = exporter_->next(*bytes);
       in_export_ += Clock::now() - t1;
       if (!s.is_ok()) return s;
-      if (bytes.empty()) return Status::ok();
-      const std::size_t n = bytes.size();
+      if (bytes->empty()) return Status::ok();
+      const std::size_t n = bytes->size();
       {
         std::lock_guard lock(mu_);
         ring_.push_back(Piece{std::move(bytes), written});
@@ -160,6 +170,7 @@ class ExportJob {
     storage::WriteHints hints;
     hints.file_name = record.quant + ".gguf";
     hints.incompressible = true;  // quantized weights: zstd would spend seconds to save little
+    hints.caller_hashes = true;   // the hasher below
     const Clock::time_point began = Clock::now();
     Status produced;
     std::thread producer([&] {
@@ -172,17 +183,32 @@ class ExportJob {
       }
       cv_.notify_all();
     });
+    Sha256 sha256;
+    Clock::duration in_hash{}, hash_idle{};
+    std::thread hasher([&] {
+      pthread_setname_np(pthread_self(), "grove-expsha");
+      (void)take_pieces(hashed_, in_hash, hash_idle, [&](std::span<const std::uint8_t> bytes) {  // cannot fail
+        sha256.update(bytes);
+        return Status::ok();
+      });
+    });
     Clock::duration in_store{}, in_idle{};
     Status stored;
     auto writer = store.begin_write(hints);
-    if (writer.is_ok()) stored = store_chunks(**writer, in_store, in_idle);
-    else stored = writer.status();
+    if (writer.is_ok()) {
+      stored = take_pieces(stored_, in_store, in_idle, [&](std::span<const std::uint8_t> bytes) {
+        return (*writer)->append(bytes);
+      });
+    } else {
+      stored = writer.status();
+    }
     {
       std::lock_guard lock(mu_);
       storer_stopped_ = true;  // the producer may be waiting for ring space: let it go
     }
     cv_.notify_all();
     producer.join();
+    hasher.join();  // it ends with the producer, after the pieces published
     produced = producer_status_;  // written before producer_done_, read after the join
     GROVE_RETURN_IF_ERROR(produced);
     GROVE_RETURN_IF_ERROR(stored);
@@ -192,7 +218,7 @@ class ExportJob {
                             std::to_string(exporter_->size()));
     }
     const Clock::time_point t3 = Clock::now();
-    GROVE_ASSIGN_OR_RETURN(storage::BlobInfo info, (*writer)->commit(std::nullopt, exporter_->size()));
+    GROVE_ASSIGN_OR_RETURN(storage::BlobInfo info, (*writer)->commit(sha256.finish(), exporter_->size()));
     in_store += Clock::now() - t3;
     {
       std::lock_guard lock(mu_);
@@ -203,17 +229,20 @@ class ExportJob {
     GROVE_LOG(kInfo, "export of " << record.commit_id << " at " << record.quant << ": " << produced_ << " bytes in "
                                   << ms(Clock::now() - began) << " ms (producer: waiting for quantized bytes "
                                   << ms(in_export_) << " ms, for ring space " << ms(in_ring_wait_)
-                                  << " ms; storer: store " << ms(in_store) << " ms, idle " << ms(in_idle) << " ms)");
+                                  << " ms; storer: store " << ms(in_store) << " ms, idle " << ms(in_idle)
+                                  << " ms; hasher: hash " << ms(in_hash) << " ms, idle " << ms(hash_idle) << " ms)");
     record.sha256 = info.digest;
     record.size = info.size;
     return registry.record_export(record);
   }
 
-  // Consumes published pieces in order until the producer is done and all are consumed. A
-  // cancellation stops the producer only: what is left here is at most a ring's worth, so an
-  // export whose bytes were all produced (and perhaps already served) is still stored when the
-  // hub shuts down right after.
-  Status store_chunks(storage::BlobWriter& writer, Clock::duration& in_store, Clock::duration& in_idle) {
+  // Hands published pieces in order to `use` and counts them in `taken` (stored_ or hashed_),
+  // until the producer is done and all are taken, or `use` fails. A cancellation stops the
+  // producer only: what is left here is at most a ring's worth, so an export whose bytes were
+  // all produced (and perhaps already served) is still stored when the hub shuts down right
+  // after.
+  template <typename Use>
+  Status take_pieces(std::uint64_t& taken, Clock::duration& in_use, Clock::duration& in_idle, Use&& use) {
     for (std::uint64_t piece = 0;; ++piece) {
       std::span<const std::uint8_t> bytes;
       {
@@ -222,17 +251,17 @@ class ExportJob {
         cv_.wait(lock, [&] { return published_ > piece || producer_done_; });
         in_idle += Clock::now() - t0;
         if (published_ <= piece) return Status::ok();  // producer done (its status is checked by run)
-        // The producer does not recycle this piece until stored_ passes it, and the deque's
+        // The producer does not recycle this piece until `taken` passes it, and the deque's
         // push_back and pop_front leave it where it is.
-        const formats::ChunkBuffer& b = ring_[piece - first_in_ring()].bytes;
+        const formats::ChunkBuffer& b = *ring_[piece - first_in_ring()].bytes;
         bytes = {b.data(), b.size()};
       }
       Clock::time_point t1 = Clock::now();
-      GROVE_RETURN_IF_ERROR(writer.append(bytes));
-      in_store += Clock::now() - t1;
+      GROVE_RETURN_IF_ERROR(use(bytes));
+      in_use += Clock::now() - t1;
       {
         std::lock_guard lock(mu_);
-        stored_ = piece + 1;
+        taken = piece + 1;
       }
       cv_.notify_all();
     }
@@ -255,6 +284,7 @@ class ExportJob {
   std::uint64_t produced_ = 0;   // bytes published; guarded by mu_
   std::uint64_t published_ = 0;  // pieces published; guarded by mu_
   std::uint64_t stored_ = 0;     // pieces appended to the blob writer; guarded by mu_
+  std::uint64_t hashed_ = 0;     // pieces hashed; guarded by mu_
   std::optional<Sha256Digest> committed_;  // the blob, once committed; guarded by mu_
   bool producer_done_ = false;   // guarded by mu_
   bool storer_stopped_ = false;  // guarded by mu_
@@ -271,29 +301,51 @@ class JobReader final : public storage::BlobReader {
   JobReader(std::shared_ptr<ExportJob> job, storage::BlobStore& store, std::uint64_t offset, std::uint64_t length)
       : job_(std::move(job)), store_(store), pos_(offset), length_(length), end_(offset + length) {}
   Result<std::size_t> read(std::span<std::uint8_t> out) override {
-    if (pos_ >= end_) return std::size_t{0};
-    out = out.subspan(0, std::min<std::uint64_t>(out.size(), end_ - pos_));
-    std::size_t n = 0;
-    if (!blob_) {
-      GROVE_ASSIGN_OR_RETURN(n, job_->read_at(pos_, out));
-      if (n == 0) {  // left the ring
-        GROVE_ASSIGN_OR_RETURN(Sha256Digest digest, job_->committed_blob());
-        GROVE_ASSIGN_OR_RETURN(blob_, store_.open(digest, pos_, end_ - pos_));
-      }
-    }
-    if (blob_) {
-      GROVE_ASSIGN_OR_RETURN(n, blob_->read(out));
-      if (n == 0) return corrupt("stored export ended before byte " + std::to_string(pos_));
-    }
-    pos_ += n;
-    return n;
+    GROVE_ASSIGN_OR_RETURN(std::span<const std::uint8_t> got, next(out, true));
+    return got.size();
+  }
+  // A view of the job's ring while the bytes are there (no copy: the sender writes the
+  // quantized chunk itself), else the stored blob's.
+  Result<std::span<const std::uint8_t>> read_view(std::span<std::uint8_t> scratch) override {
+    return next(scratch, false);
   }
   std::uint64_t length() const override { return length_; }
 
  private:
+  // The next bytes, at most scratch.size(): copied into `scratch` with `copy`, else perhaps
+  // a view of the ring's or the blob reader's memory, valid until the next call.
+  Result<std::span<const std::uint8_t>> next(std::span<std::uint8_t> scratch, bool copy) {
+    pin_.reset();
+    if (pos_ >= end_ || scratch.empty()) return std::span<const std::uint8_t>();
+    scratch = scratch.first(static_cast<std::size_t>(std::min<std::uint64_t>(scratch.size(), end_ - pos_)));
+    std::span<const std::uint8_t> got;
+    if (!blob_) {
+      GROVE_ASSIGN_OR_RETURN(got, job_->view_at(pos_, scratch.size(), pin_));
+      if (got.empty()) {  // left the ring
+        GROVE_ASSIGN_OR_RETURN(Sha256Digest digest, job_->committed_blob());
+        GROVE_ASSIGN_OR_RETURN(blob_, store_.open(digest, pos_, end_ - pos_));
+      } else if (copy) {  // pin_ keeps the piece meanwhile
+        std::memcpy(scratch.data(), got.data(), got.size());
+        got = scratch.first(got.size());
+      }
+    }
+    if (blob_) {
+      if (copy) {
+        GROVE_ASSIGN_OR_RETURN(std::size_t n, blob_->read(scratch));
+        got = scratch.first(n);
+      } else {
+        GROVE_ASSIGN_OR_RETURN(got, blob_->read_view(scratch));
+      }
+      if (got.empty()) return corrupt("stored export ended before byte " + std::to_string(pos_));
+    }
+    pos_ += got.size();
+    return got;
+  }
+
   std::shared_ptr<ExportJob> job_;
   storage::BlobStore& store_;
   std::unique_ptr<storage::BlobReader> blob_;
+  std::shared_ptr<const formats::ChunkBuffer> pin_;  // the ring piece the last view points into
   std::uint64_t pos_, length_, end_;
 };
 

@@ -39,6 +39,10 @@ struct WriteHints {
   // The content is already dense (quantized GGUF exports): cut into fixed frames and stored as
   // they are, without chunking or trying codecs that would not pay for their time.
   bool incompressible = false;
+  // The caller hashes the content itself and names it in commit(expected_digest), which the
+  // writer then takes as the blob's SHA-256 without hashing (an export hashes the bytes it
+  // keeps in its ring on a thread of its own, so storing them never waits for the hash).
+  bool caller_hashes = false;
 };
 
 // What BlobStore::reencode did, and what it measured about the base.

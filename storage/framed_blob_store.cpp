@@ -50,6 +50,10 @@ std::string shape_string(const std::vector<std::uint64_t>& shape) {
 constexpr std::uint64_t kMaxSniffedHeader = 16u << 20;
 // Generic bytes are fed to the chunker in pieces of at most this, which bounds its buffer.
 constexpr std::size_t kChunkerPiece = 256u << 10;
+// Dense bytes (WriteHints::incompressible) share no frame boundary with any other file, so a
+// frame of theirs also ends where an append of at least this many bytes begins or ends: an
+// export's pieces are then framed where they lie, not copied together across appends.
+constexpr std::size_t kDenseCutMin = 256u << 10;
 
 // A contiguous byte range of the file that is framed one way.
 struct Segment {
@@ -155,6 +159,7 @@ class FramedWriter final : public BlobWriter {
   Status append(std::span<const std::uint8_t> data) override {
     if (state_ != State::kOpen) return unusable();
     size_ += data.size();
+    if (hints_.caller_hashes) return fail(consume(data));
     return fail(hasher_.hash(data, [&] { return consume(data); }));
   }
 
@@ -163,7 +168,9 @@ class FramedWriter final : public BlobWriter {
   Result<BlobInfo> commit(std::optional<Sha256Digest> expected_digest,
                           std::optional<std::uint64_t> expected_size) override {
     if (state_ != State::kOpen) return unusable();
-    const Sha256Digest digest = hasher_.finish();
+    if (hints_.caller_hashes && !expected_digest)
+      return fail(invalid_argument("a writer whose caller hashes is committed with the digest"));
+    const Sha256Digest digest = hints_.caller_hashes ? *expected_digest : hasher_.finish();
     if (expected_size && *expected_size != size_)
       return fail(corrupt("received " + std::to_string(size_) + " bytes, expected " + std::to_string(*expected_size)));
     if (expected_digest && *expected_digest != digest)
@@ -300,12 +307,16 @@ class FramedWriter final : public BlobWriter {
   Status feed_tensor(std::span<const std::uint8_t> piece, TensorPlan& t) {
     const std::size_t frame_bytes = std::max<std::size_t>(
         t.element_size, core_->options.tensor_frame_bytes / t.element_size * t.element_size);
+    const bool dense = hints_.incompressible;
+    const std::size_t cut = dense ? std::min(kDenseCutMin, frame_bytes) : frame_bytes;
+    if (dense && piece.size() >= cut) GROVE_RETURN_IF_ERROR(flush_pending(&t));
     while (!piece.empty()) {
-      if (pending_.empty() && piece.size() >= frame_bytes) {
-        // A whole frame in the caller's buffer: no copy.
-        GROVE_RETURN_IF_ERROR(emit(piece.first(frame_bytes), fed_, &t));
-        piece = piece.subspan(frame_bytes);
-        fed_ += frame_bytes;
+      if (pending_.empty() && piece.size() >= cut) {
+        // A frame in the caller's buffer: no copy.
+        const std::size_t n = std::min(piece.size(), frame_bytes);
+        GROVE_RETURN_IF_ERROR(emit(piece.first(n), fed_, &t));
+        piece = piece.subspan(n);
+        fed_ += n;
         continue;
       }
       if (pending_.empty()) pending_start_ = fed_;

@@ -202,14 +202,23 @@ std::string reference_export(const std::map<std::string, std::string>& files, co
   return out;
 }
 
-// Reads [offset, offset + length) of a handle in pieces of `piece` bytes.
+// Reads [offset, offset + length) of a handle in pieces of at most `piece` bytes, copied
+// (read) or as views (read_view, as the server sends).
 std::string read_handle(Hub& hub, const ExportHandle& handle, std::uint64_t offset, std::uint64_t length,
-                        std::size_t piece) {
+                        std::size_t piece, bool views = false) {
   auto reader = handle.open(hub.store(), offset, length);
   REQUIRE(reader.is_ok());
   std::string out;
   std::vector<std::uint8_t> buf(piece);
   for (;;) {
+    if (views) {
+      auto view = (*reader)->read_view(buf);
+      REQUIRE(view.is_ok());
+      if (view->empty()) break;
+      CHECK(view->size() <= piece);
+      out.append(reinterpret_cast<const char*>(view->data()), view->size());
+      continue;
+    }
     auto n = (*reader)->read(buf);
     REQUIRE(n.is_ok());
     if (*n == 0) break;
@@ -252,10 +261,22 @@ TEST_CASE("export cache: readers of a running export span the ring and the store
     REQUIRE(again.is_ok());
     if (again->running) CHECK(again->running == handle->running);
 
-    // One reader follows the producer in odd-sized pieces, another waits for the end and then
-    // reads everything (mostly from the blob), a third reads a range across chunks.
-    std::string followed, late, ranged;
+    // A view into the ring stays valid while the export runs on past it: the producer does
+    // not recycle a piece a reader holds (a recycled one would show other bytes, or ASan a
+    // use after free).
+    auto holder = handle->open(hub->store(), 0, want.size());
+    REQUIRE(holder.is_ok());
+    std::vector<std::uint8_t> scratch(1000);
+    auto held = (*holder)->read_view(scratch);
+    REQUIRE(held.is_ok());
+    REQUIRE(!held->empty());
+
+    // One reader follows the producer in odd-sized pieces, another the same as views, another
+    // waits for the end and then reads everything (mostly from the blob), a last one reads a
+    // range across chunks.
+    std::string followed, viewed, late, ranged;
     std::thread follower([&] { followed = read_handle(*hub, *handle, 0, want.size(), 1000); });
+    std::thread viewer([&] { viewed = read_handle(*hub, *handle, 0, want.size(), 1500, true); });
     std::optional<registry::ExportRecord> stored;
     for (int i = 0; i < 500 && !stored; ++i) {
       stored = *hub->registry().find_export(commit, "Q8_0", formats::kGgufExporterVersion);
@@ -265,7 +286,10 @@ TEST_CASE("export cache: readers of a running export span the ring and the store
     late = read_handle(*hub, *handle, 0, want.size(), 1 << 16);
     ranged = read_handle(*hub, *handle, 4000, 9000, 3000);
     follower.join();
+    viewer.join();
+    CHECK(std::string(reinterpret_cast<const char*>(held->data()), held->size()) == want.substr(0, held->size()));
     CHECK(followed == want);
+    CHECK(viewed == want);
     CHECK(late == want);
     CHECK(ranged == want.substr(4000, 9000));
     CHECK(stored->size == want.size());

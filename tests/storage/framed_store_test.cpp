@@ -274,6 +274,58 @@ TEST_CASE("packs are written and read past the page cache, byte for byte", "[sto
   check_random_ranges(*store, info, dense, 200, 3);
 }
 
+// Dense bytes are framed where the appends put them: a frame ends at 1 MiB, or where an
+// append of at least 256 KiB begins or ends; smaller appends are gathered.
+TEST_CASE("dense bytes are cut into frames at the larger appends' edges", "[storage]") {
+  TempDir dir;
+  auto store = open_store(dir.path());
+  const std::vector<std::size_t> appends = {(2u << 20) + (128u << 10), 100u << 10, 50u << 10, 600u << 10, 1u << 20};
+  std::size_t total = 0;
+  for (std::size_t n : appends) total += n;
+  const auto bytes = random_bytes(total, 5);
+  WriteHints hints;
+  hints.incompressible = true;
+  auto writer = store->begin_write(hints);
+  REQUIRE(writer.is_ok());
+  std::size_t at = 0;
+  for (std::size_t n : appends) {
+    REQUIRE((*writer)->append(std::span(bytes).subspan(at, n)).is_ok());
+    at += n;
+  }
+  auto info = (*writer)->commit();
+  REQUIRE(info.is_ok());
+  // 1 MiB + 1 MiB in place, then 128 + 100 + 50 KiB gathered, then 600 KiB and 1 MiB in place.
+  CHECK(index_facts(dir.path()).frames == 5);
+  check_reads_back(*store, *info, bytes);
+  check_random_ranges(*store, *info, bytes, 100, 9);
+}
+
+// A writer whose caller hashes takes the digest commit() is given as the blob's name, and
+// refuses a commit without one, leaving nothing stored.
+TEST_CASE("a writer whose caller hashes is named by the digest it is given", "[storage]") {
+  TempDir dir;
+  auto store = open_store(dir.path());
+  const auto bytes = random_bytes(3u << 20, 11);
+  const Sha256Digest digest = Sha256::of(ByteSpan(bytes.data(), bytes.size()));
+  WriteHints hints;
+  hints.caller_hashes = true;
+  {
+    auto writer = store->begin_write(hints);
+    REQUIRE(writer.is_ok());
+    REQUIRE((*writer)->append(bytes).is_ok());
+    auto unnamed = (*writer)->commit(std::nullopt, bytes.size());
+    CHECK(unnamed.status().code() == Code::kInvalidArgument);
+  }
+  CHECK_FALSE(store->stat(digest).is_ok());
+  auto writer = store->begin_write(hints);
+  REQUIRE(writer.is_ok());
+  REQUIRE((*writer)->append(bytes).is_ok());
+  auto named = (*writer)->commit(digest, bytes.size());
+  REQUIRE(named.is_ok());
+  CHECK(named->digest == digest);
+  check_reads_back(*store, *named, bytes);
+}
+
 TEST_CASE("files that only look like safetensors, or are cut short, still round trip", "[storage]") {
   TempDir dir;
   auto store = open_store(dir.path());
