@@ -35,7 +35,8 @@ class ReadableFile {
  public:
   virtual ~ReadableFile() = default;
   // Reads up to out.size() bytes at `offset`; returns the count, 0 only at end of file. Large
-  // reads may bypass the page cache (the local filesystem reads 64 KiB and more directly).
+  // reads may bypass the page cache (the local filesystem reads 64 KiB and more directly, with
+  // no copy when out.data() is congruent to `offset` modulo 4096).
   virtual Result<std::size_t> read_at(std::uint64_t offset, std::span<std::uint8_t> out) const = 0;
   virtual std::uint64_t size() const = 0;
 };

@@ -395,7 +395,9 @@ class FramedWriter final : public BlobWriter {
     if (known) return Status::ok();
     written_.insert(id);
     FrameJob job{id, file_offset, t, static_cast<std::uint32_t>(raw.size()), {}, {}, {}, false};
-    if (encode_on_worker_) {
+    // Dense bytes have nothing to encode: they are copied here, and checked while the copy has
+    // them in this core's cache, rather than copied for the worker to check them from memory.
+    if (encode_on_worker_ && !hints_.incompressible) {
       job.raw = take_raw();
       job.raw.assign(raw.begin(), raw.end());
     } else {
@@ -430,8 +432,8 @@ class FramedWriter final : public BlobWriter {
     const ElementType type = t ? t->type : ElementType::kBytes;
     job.encoded_ready = true;
     if (hints_.incompressible) {  // WriteHints::incompressible: no codec trials
-      if (raw.data() == job.raw.data()) job.encoded.bytes.swap(job.raw);  // the worker's copy, as it is
-      else job.encoded.bytes.assign(raw.begin(), raw.end());
+      job.encoded.bytes = take_raw();
+      job.encoded.bytes.assign(raw.begin(), raw.end());
       return;
     }
     if (t && t->base && !t->confirmation.rejected()) {

@@ -56,11 +56,12 @@ Status Core::load_frame_into(const FrameLocation& frame, const FrameLocation* ba
     }
     fb = FrameBase{base->type, scratch.base_raw};
   }
-  // One get for header and payload together.
-  // The buffer only grows: resizing it down and up again would zero it each time.
+  // One get for header and payload together, into page-aligned memory at the frame's offset
+  // within its page. The buffer only grows.
   const std::size_t need = kFrameHeaderSize + frame.stored_length;
-  if (scratch.stored.size() < need) scratch.stored.resize(need);
-  std::span<std::uint8_t> stored = std::span<std::uint8_t>(scratch.stored).first(need);
+  const std::size_t in_page = static_cast<std::size_t>(frame.offset % StagingBuffer::kAlign);
+  scratch.stored.grow((in_page + need + StagingBuffer::kAlign - 1) / StagingBuffer::kAlign * StagingBuffer::kAlign, 0);
+  std::span<std::uint8_t> stored(scratch.stored.data() + in_page, need);
   Status s = get_exact(*backend, pack_key(frame.pack), frame.offset, stored);
   if (!s.is_ok()) return s.code() == Code::kCorrupt ? frame_error(frame, s.message()) : s;
   Result<FrameHeader> header = FrameHeader::decode_from(stored);

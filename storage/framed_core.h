@@ -14,6 +14,7 @@
 #include "storage/codec.h"
 #include "storage/framed_store.h"
 #include "storage/index.h"
+#include "storage/pack.h"
 
 namespace grove::storage::detail {
 
@@ -21,7 +22,9 @@ bool is_delta(Codec codec);
 
 // Buffers reused across frame loads: the stored bytes and the last base frame decoded.
 struct FrameScratch {
-  std::vector<std::uint8_t> stored;
+  // A frame's stored bytes, placed on its pages as they lie in the pack (the file seam then
+  // reads them in place, with no copy); see Core::load_frame_into.
+  StagingBuffer stored;
   std::optional<Blake3Digest> base_id;
   std::vector<std::uint8_t> base_raw;
 };

@@ -234,7 +234,7 @@ namespace {
 // but for its tail. The staging buffer starts at kFirstStaging and grows fourfold as needed.
 constexpr std::size_t kStagingBytes = 1u << 20;
 constexpr std::size_t kFirstStaging = 64u << 10;
-constexpr std::size_t kStagingAlign = 4096;  // direct I/O wants page-aligned memory
+constexpr std::size_t kStagingAlign = StagingBuffer::kAlign;
 }  // namespace
 
 void StagingBuffer::grow(std::size_t n, std::size_t keep) {

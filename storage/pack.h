@@ -120,6 +120,7 @@ class PackBuilder {
 // to 1 MiB) only as a pack does, so storing a small file touches a few pages, not megabytes.
 class StagingBuffer {
  public:
+  static constexpr std::size_t kAlign = 4096;  // direct I/O wants page-aligned memory
   std::uint8_t* data() const { return data_.get(); }
   std::size_t capacity() const { return capacity_; }
   // Grows to `n` bytes, keeping the first `keep`.

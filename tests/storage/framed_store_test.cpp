@@ -231,8 +231,9 @@ TEST_CASE("packs are written and read past the page cache, byte for byte", "[sto
     REQUIRE((*back)->read_at(0, got).is_ok());
     CHECK(got == expect);
   }
-  // Reads of 64 KiB or more go past the page cache too (whole pages into an aligned buffer):
-  // any offset and length, the end of the file included, give the file's bytes.
+  // Reads of 64 KiB or more go past the page cache too (whole pages into an aligned buffer, or
+  // in place into a buffer that lies on pages as the file does): any offset and length, the end
+  // of the file included, give the file's bytes, and nothing around the buffer is written.
   {
     const std::string path = dir.path() + "/read.bin";
     const auto bytes = random_bytes((9u << 20) + 123, 43);  // reads over 4 MiB come back in parts
@@ -249,8 +250,16 @@ TEST_CASE("packs are written and read past the page cache, byte for byte", "[sto
     for (const Case c : {Case{0, size}, Case{1, 70000}, Case{4095, 5u << 20}, Case{4095, 4097 + (64u << 10)}, Case{4096, 64u << 10},
                          Case{size - 70000, 70000}, Case{size - 70000, 200000}, Case{size - 10, 100000},
                          Case{size, 100000}, Case{size + 5000, 100000}, Case{12345, 1000}}) {
-      INFO("offset " << c.offset << ", length " << c.length);
-      std::vector<std::uint8_t> out(c.length, 0xEE);
+     for (const bool in_place : {false, true}) {
+      INFO("offset " << c.offset << ", length " << c.length << (in_place ? ", in place" : ""));
+      // In place: a page of guard bytes on either side, and the buffer congruent to the offset
+      // modulo 4096; else a buffer that is not (one byte off).
+      const std::size_t lead = 4096 + c.offset % 4096 + (in_place ? 0 : 1);
+      std::unique_ptr<std::uint8_t, void (*)(void*)> memory(
+          static_cast<std::uint8_t*>(std::aligned_alloc(4096, (lead + c.length + 8192) / 4096 * 4096)), std::free);
+      const std::size_t total = (lead + c.length + 8192) / 4096 * 4096;
+      std::memset(memory.get(), 0xEE, total);
+      std::span<std::uint8_t> out(memory.get() + lead, c.length);
       std::size_t n = 0;  // read_at may return less than asked: read on, as callers do
       for (;;) {
         auto part = (*file)->read_at(c.offset + n, std::span(out).subspan(n));
@@ -262,6 +271,9 @@ TEST_CASE("packs are written and read past the page cache, byte for byte", "[sto
       REQUIRE(n == expect_n);
       CHECK(std::equal(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(expect_n),
                        bytes.begin() + static_cast<std::ptrdiff_t>(std::min(c.offset, size))));
+      CHECK(std::all_of(memory.get(), memory.get() + lead, [](std::uint8_t b) { return b == 0xEE; }));
+      CHECK(std::all_of(memory.get() + lead + expect_n, memory.get() + total, [](std::uint8_t b) { return b == 0xEE; }));
+     }
     }
   }
   // Through the store: several packs' worth of a dense file (whole staging buffers direct).
