@@ -312,8 +312,9 @@ class JobReader final : public storage::BlobReader {
   std::uint64_t length() const override { return length_; }
 
  private:
-  // The next bytes, at most scratch.size(): copied into `scratch` with `copy`, else perhaps
-  // a view of the ring's or the blob reader's memory, valid until the next call.
+  // The next bytes: with `copy`, copied into `scratch` (at most its size); else a view of the
+  // ring (at most scratch.size()) or whatever the blob reader's read_view gives, valid until
+  // the next call.
   Result<std::span<const std::uint8_t>> next(std::span<std::uint8_t> scratch, bool copy) {
     pin_.reset();
     if (pos_ >= end_ || scratch.empty()) return std::span<const std::uint8_t>();
