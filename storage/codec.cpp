@@ -4,8 +4,9 @@
 // kZstd      one zstd frame (level 3).
 // kPlanes16, kPlanes32, kXorDelta, kUlpDelta: a plane container
 //            P mode bytes (0 = plane stored raw, 1 = zstd level 1: one zstd frame, or two
-//            concatenated, which zstd decodes as one), then P u32 stored lengths,
-//            then the planes. Each plane holds one byte of every element (P = element size).
+//            concatenated, which zstd decodes as one, 2 = nibbles, below), then P u32 stored
+//            lengths, then the planes. Each plane holds one byte of every element (P = element
+//            size).
 //            16-bit floats are split into the exponent byte (bits 14..7) and sign + low 7
 //            mantissa bits, so the exponent plane holds the compressible part (ZipNN/BitX
 //            layout; for FP16 the high byte is 5 exponent + 3 mantissa bits). 32-bit values use
@@ -13,6 +14,13 @@
 //            kUlpDelta splits zigzag(key(value) - key(base)) into plain byte planes, where key()
 //            maps a float's bits to an integer in value order, so a value that moved by k ulps
 //            costs zigzag(k): small moves leave the high planes all zero.
+//            A nibble plane (mode 2) is for a plane whose bytes almost all lie in a window of 15
+//            values, as a BF16 exponent plane's do: u8 lo, u32 exception count X, one zstd
+//            frame of ceil(n/2) bytes, then the X exception bytes. Packed byte j holds plane
+//            byte j in its low nibble and byte j + ceil(n/2) (when there is one) in its high
+//            nibble; nibble k in 1..15 stands for the value lo + k - 1, nibble 0 for the next
+//            exception in plane order. Half as many symbols for zstd's Huffman coder, at the
+//            same size.
 // kCastDelta u8 base element type, u32 exception count, u32 exception block raw length, then
 //            (when there are exceptions) one zstd frame of: per exception, a LEB128 gap
 //            (index - previous index - 1, the first counted from -1) and the element's bytes.
@@ -27,6 +35,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 #include <string>
 
 namespace grove::storage {
@@ -44,6 +53,12 @@ constexpr double kDeltaMax = 0.90;
 // the plane follows as a second zstd frame, so no byte is compressed twice.
 constexpr std::size_t kSampleBytes = 64 * 1024;
 constexpr double kSampleKeep = 0.97;
+// A plane is packed into nibbles when every 64th byte but at most 0.5 % of them lie in its
+// most common window of 15 values, and it has at most 1/64 exceptions after all.
+constexpr std::size_t kNibbleMin = 1024;
+constexpr std::size_t kNibbleStride = 64;
+constexpr double kNibbleCover = 0.995;
+constexpr std::size_t kNibbleWindow = 15;
 
 std::size_t element_size(ElementType type) {
   switch (type) {
@@ -103,6 +118,9 @@ struct ThreadState {
   Scratch packed;       // compressed planes
   Scratch decoded;      // decompressed planes
   Scratch transformed;  // delta values before the split
+  Scratch nibbles;      // a nibble plane's packed bytes
+  Scratch exceptions;   // a nibble plane's exceptions: the first half's, then the second's
+  Scratch exceptions_high;
   ~ThreadState() {
     ZSTD_freeCCtx(cctx);
     ZSTD_freeCCtx(plane_cctx);
@@ -230,6 +248,121 @@ void merge_planes(const std::uint8_t* const* planes, std::size_t n, std::size_t 
   }
 }
 
+// ---- nibble planes ---------------------------------------------------------------------------
+
+// The low end of the window of kNibbleWindow values holding most of a sample of the plane, if
+// it holds enough of it to pack.
+std::optional<std::uint8_t> nibble_window(std::span<const std::uint8_t> plane) {
+  if (plane.size() < kNibbleMin) return std::nullopt;
+  // Four tables: a run of equal bytes would otherwise wait on its own last increment.
+  std::uint32_t counts[4][256] = {};
+  std::uint32_t samples = 0;
+  for (std::size_t i = 0; i < plane.size(); i += kNibbleStride, ++samples) ++counts[samples % 4][plane[i]];
+  std::uint32_t count[256];
+  for (std::size_t v = 0; v < 256; ++v) count[v] = counts[0][v] + counts[1][v] + counts[2][v] + counts[3][v];
+  std::uint32_t in = 0, best = 0;
+  std::size_t best_lo = 0;
+  for (std::size_t v = 0; v < kNibbleWindow; ++v) in += count[v];
+  for (std::size_t lo = 0; lo + kNibbleWindow <= 256; ++lo) {
+    if (lo > 0) in = in - count[lo - 1] + count[lo + kNibbleWindow - 1];
+    if (in > best) best = in, best_lo = lo;
+  }
+  if (best < kNibbleCover * samples) return std::nullopt;
+  return static_cast<std::uint8_t>(best_lo);
+}
+
+// Packs `plane` as a nibble plane body into dst (room for at least plane.size() bytes); returns
+// the body's length, or 0 when it has too many exceptions or does not shrink.
+std::size_t encode_nibbles(ThreadState& s, std::span<const std::uint8_t> plane, std::uint8_t lo,
+                           std::uint8_t* dst, std::size_t room) {
+  const std::size_t n = plane.size();
+  const std::size_t half = (n + 1) / 2, rest = n - half;
+  if (s.nibbles.size() < half) s.nibbles.resize(half);
+  s.exceptions.clear();
+  s.exceptions_high.clear();
+  const std::uint8_t* e = plane.data();
+  std::uint8_t* packed = s.nibbles.data();
+  // nibble(v): v - lo + 1 inside the window, else 0. Kept in 8-bit arithmetic throughout so
+  // the block loop below vectorizes.
+  const std::uint8_t base = static_cast<std::uint8_t>(lo - 1);
+  const auto nibble = [base](std::uint8_t v) -> std::uint8_t {
+    const std::uint8_t k = static_cast<std::uint8_t>(v - base);
+    return static_cast<std::uint8_t>(k - 1) < std::uint8_t{15} ? k : std::uint8_t{0};
+  };
+  // Blocks of 64 pairs: the loop over a block vectorizes; a block with an exception is
+  // walked again for its exceptions, in order.
+  constexpr std::size_t kBlock = 64;
+  for (std::size_t j0 = 0; j0 < rest; j0 += kBlock) {
+    const std::size_t j1 = std::min(rest, j0 + kBlock);
+    std::uint8_t missing = 0;
+    for (std::size_t j = j0; j < j1; ++j) {
+      const std::uint8_t a = static_cast<std::uint8_t>(e[j] - base);
+      const std::uint8_t b = static_cast<std::uint8_t>(e[j + half] - base);
+      const std::uint8_t a_in = static_cast<std::uint8_t>(a - 1) < 15;
+      const std::uint8_t b_in = static_cast<std::uint8_t>(b - 1) < 15;
+      missing |= static_cast<std::uint8_t>((a_in & b_in) ^ 1);
+      packed[j] = static_cast<std::uint8_t>((a_in ? a : 0) | ((b_in ? b : 0) << 4));
+    }
+    if (missing) {
+      for (std::size_t j = j0; j < j1; ++j)
+        if (nibble(e[j]) == 0) s.exceptions.push_back(e[j]);
+      for (std::size_t j = j0; j < j1; ++j)
+        if (nibble(e[j + half]) == 0) s.exceptions_high.push_back(e[j + half]);
+      if (s.exceptions.size() + s.exceptions_high.size() > n / 64) return 0;
+    }
+  }
+  if (half > rest) {  // odd n: the last byte of the first half has no partner
+    packed[rest] = nibble(e[rest]);
+    if (packed[rest] == 0) s.exceptions.push_back(e[rest]);
+  }
+  const std::size_t x = s.exceptions.size() + s.exceptions_high.size();
+  if (x > n / 64 || room < 5 + x) return 0;
+  const std::size_t z = ZSTD_compress2(s.plane_cctx, dst + 5, room - 5 - x, packed, half);
+  if (ZSTD_isError(z) || 5 + z + x >= n) return 0;
+  dst[0] = lo;
+  for (int b = 0; b < 4; ++b) dst[1 + b] = static_cast<std::uint8_t>(x >> (8 * b));
+  std::uint8_t* tail = dst + 5 + z;
+  if (!s.exceptions.empty()) std::memcpy(tail, s.exceptions.data(), s.exceptions.size());
+  if (!s.exceptions_high.empty())
+    std::memcpy(tail + s.exceptions.size(), s.exceptions_high.data(), s.exceptions_high.size());
+  return 5 + z + x;
+}
+
+// Decodes a nibble plane body into out (the plane's n bytes).
+Status decode_nibbles(ThreadState& s, std::span<const std::uint8_t> body, std::span<std::uint8_t> out) {
+  const std::size_t n = out.size();
+  const std::size_t half = (n + 1) / 2, rest = n - half;
+  if (body.size() < 5) return corrupt("nibble plane header truncated");
+  const std::uint8_t lo = body[0];
+  if (lo + kNibbleWindow > 256) return corrupt("nibble plane window past 255");
+  const std::size_t x = get_u32(body.data() + 1);
+  if (x > body.size() - 5) return corrupt("nibble plane exceptions past its end");
+  if (s.nibbles.size() < half) s.nibbles.resize(half);
+  const std::span<std::uint8_t> packed(s.nibbles.data(), half);
+  if (!zstd_decompress_exact(s, body.subspan(5, body.size() - 5 - x), packed))
+    return corrupt("nibble plane does not decode");
+  const std::uint8_t base = static_cast<std::uint8_t>(lo - 1);  // what nibble 0 unpacks to
+  std::uint8_t* o = out.data();
+  for (std::size_t j = 0; j < rest; ++j) {
+    o[j] = static_cast<std::uint8_t>(base + (packed[j] & 0x0F));
+    o[j + half] = static_cast<std::uint8_t>(base + (packed[j] >> 4));
+  }
+  if (half > rest) {
+    if (packed[rest] >> 4) return corrupt("nibble plane has a high nibble past its end");
+    o[rest] = static_cast<std::uint8_t>(base + packed[rest]);
+  }
+  // Nibbles 1..15 unpack to base + 1 .. base + 15, so the bytes equal to base are exactly the
+  // exceptions' places.
+  const std::uint8_t* exception = body.data() + body.size() - x;
+  std::size_t found = 0;
+  for (std::uint8_t *p = o, *end = o + n; (p = static_cast<std::uint8_t*>(std::memchr(p, base, end - p)));) {
+    if (found == x) return corrupt("nibble plane has more exceptions than it lists");
+    *p++ = exception[found++];
+  }
+  if (found != x) return corrupt("nibble plane lists more exceptions than it has");
+  return Status::ok();
+}
+
 // Splits `in` into planes and codes each with zstd-1 or raw, whichever is smaller. Planes are
 // compressed into the thread's scratch first so the output is allocated once, at its final size.
 std::vector<std::uint8_t> encode_planes(std::span<const std::uint8_t> in, std::size_t esize,
@@ -247,6 +380,15 @@ std::vector<std::uint8_t> encode_planes(std::span<const std::uint8_t> in, std::s
   for (std::size_t p = 0; p < esize; ++p) {
     const std::span<const std::uint8_t> plane(s.planes.data() + p * n, n);
     std::uint8_t* dst = s.packed.data() + p * bound;
+    stored[p] = n;
+    if (const std::optional<std::uint8_t> lo = nibble_window(plane)) {
+      if (const std::size_t c = encode_nibbles(s, plane, *lo, dst, bound)) {
+        mode[p] = 2;
+        stored[p] = c;
+        total += c;
+        continue;
+      }
+    }
     bool compress = n > 0;
     std::size_t sampled = 0, head = 0;  // plane bytes in the sample's frame, and its length
     if (compress && n > 2 * kSampleBytes) {
@@ -257,7 +399,6 @@ std::vector<std::uint8_t> encode_planes(std::span<const std::uint8_t> in, std::s
         head = c;
       }
     }
-    stored[p] = n;
     if (compress) {
       const std::size_t c =
           ZSTD_compress2(s.plane_cctx, dst + head, bound - head, plane.data() + sampled, n - sampled);
@@ -275,7 +416,7 @@ std::vector<std::uint8_t> encode_planes(std::span<const std::uint8_t> in, std::s
   for (std::size_t p = 0; p < esize; ++p)
     for (int b = 0; b < 4; ++b) out.push_back(static_cast<std::uint8_t>(stored[p] >> (8 * b)));
   for (std::size_t p = 0; p < esize; ++p) {
-    const std::uint8_t* src = mode[p] == 1 ? s.packed.data() + p * bound : s.planes.data() + p * n;
+    const std::uint8_t* src = mode[p] != 0 ? s.packed.data() + p * bound : s.planes.data() + p * n;
     out.insert(out.end(), src, src + stored[p]);
   }
   return out;
@@ -305,6 +446,10 @@ Status decode_planes(std::span<const std::uint8_t> stored, std::size_t esize, Sp
     } else if (mode == 1) {
       std::span<std::uint8_t> dst(s.decoded.data() + p * n, n);
       if (!zstd_decompress_exact(s, body, dst)) return corrupt("plane does not decode");
+      planes[p] = dst.data();
+    } else if (mode == 2) {
+      std::span<std::uint8_t> dst(s.decoded.data() + p * n, n);
+      GROVE_RETURN_IF_ERROR(decode_nibbles(s, body, dst));
       planes[p] = dst.data();
     } else {
       return corrupt("unknown plane mode");

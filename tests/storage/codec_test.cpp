@@ -394,3 +394,74 @@ TEST_CASE("hostile stored bytes give kCorrupt, never a crash", "[storage][codec]
   const FrameBase short_base{ElementType::kBF16, std::span<const std::uint8_t>(bf).first(bf.size() - 2)};
   CHECK(decode_frame(delta.codec, delta.bytes, ElementType::kBF16, &short_base, out).code() == Code::kCorrupt);
 }
+
+TEST_CASE("nibble planes: an exponent plane in a window of 15 values, with its exceptions",
+          "[storage][codec]") {
+  // Plane container of a BF16 frame: 2 mode bytes, 2 u32 lengths, then the exponent plane's
+  // body: u8 lo, u32 exception count, zstd frame, exceptions.
+  constexpr std::size_t kHeader = 10;
+  const auto exceptions = [](const Bytes& stored) {
+    return static_cast<std::uint32_t>(stored[kHeader + 1] | (stored[kHeader + 2] << 8) |
+                                      (stored[kHeader + 3] << 16) | (stored[kHeader + 4] << 24));
+  };
+  SECTION("weights: the exponent plane is packed, the frame no bigger than before") {
+    const Bytes raw = bf16_weights(512 * 1024, 51);
+    const EncodedFrame frame = encode_frame(raw, ElementType::kBF16);
+    REQUIRE(frame.codec == Codec::kPlanes16);
+    CHECK(frame.bytes[0] == 2);
+    CHECK(frame.bytes[1] == 0);  // sign + mantissa: stored raw
+    CHECK(frame.bytes.size() < 0.70 * raw.size());
+    CHECK(decode_ok(frame, ElementType::kBF16, nullptr, raw.size()) == raw);
+  }
+  SECTION("outliers at the ends and around the halves' seam come back in place") {
+    for (std::size_t n : {std::size_t{100'000}, std::size_t{100'001}}) {  // even and odd planes
+      Bytes raw = bf16_weights(n, 52);
+      const std::size_t half = (n + 1) / 2;
+      std::vector<std::size_t> at = {0, 1, half - 1, half, half + 1, n - 2, n - 1};
+      for (std::size_t i = 7; i < n; i += 9973) at.push_back(i);
+      const std::vector<std::uint16_t> outliers = {0x7F80, 0xFF80, 0x0001, 0x8000, 0x0000, 0x4F00, 0xC2F7};
+      for (std::size_t k = 0; k < at.size(); ++k) {
+        const std::uint16_t v = outliers[k % outliers.size()];
+        raw[2 * at[k]] = static_cast<std::uint8_t>(v);
+        raw[2 * at[k] + 1] = static_cast<std::uint8_t>(v >> 8);
+      }
+      const EncodedFrame frame = encode_frame(raw, ElementType::kBF16);
+      REQUIRE(frame.codec == Codec::kPlanes16);
+      CHECK(frame.bytes[0] == 2);
+      // Weights this size have no natural outliers below 2^-11 of their scale worth counting,
+      // so most exceptions are the planted ones.
+      CHECK(exceptions(frame.bytes) >= at.size());
+      CHECK(decode_ok(frame, ElementType::kBF16, nullptr, raw.size()) == raw);
+    }
+  }
+  SECTION("too many values outside the window: plain zstd plane") {
+    Bytes raw = bf16_weights(200'000, 53);
+    std::mt19937 rng(54);
+    for (std::size_t i = 0; i < 200'000; i += 40) {  // 2.5 %, spread so the sample sees them
+      const std::uint16_t v = static_cast<std::uint16_t>(0x4000 + (rng() % 0x3000));
+      raw[2 * i] = static_cast<std::uint8_t>(v);
+      raw[2 * i + 1] = static_cast<std::uint8_t>(v >> 8);
+    }
+    const EncodedFrame frame = encode_frame(raw, ElementType::kBF16);
+    REQUIRE(frame.codec == Codec::kPlanes16);
+    CHECK(frame.bytes[0] == 1);
+    CHECK(decode_ok(frame, ElementType::kBF16, nullptr, raw.size()) == raw);
+  }
+  SECTION("a wrong exception count or window is corrupt") {
+    Bytes raw = bf16_weights(100'000, 55);
+    raw[1] = 0x7F;  // one sure exception
+    const EncodedFrame frame = encode_frame(raw, ElementType::kBF16);
+    REQUIRE(frame.bytes[0] == 2);
+    const std::uint32_t x = exceptions(frame.bytes);
+    REQUIRE(x >= 1);
+    Bytes out(raw.size());
+    for (std::uint32_t wrong : {x - 1, x + 1}) {
+      Bytes bad = frame.bytes;
+      for (int b = 0; b < 4; ++b) bad[kHeader + 1 + b] = static_cast<std::uint8_t>(wrong >> (8 * b));
+      CHECK(decode_frame(frame.codec, bad, ElementType::kBF16, nullptr, out).code() == Code::kCorrupt);
+    }
+    Bytes bad = frame.bytes;
+    bad[kHeader] = 250;  // a window reaching past 255
+    CHECK(decode_frame(frame.codec, bad, ElementType::kBF16, nullptr, out).code() == Code::kCorrupt);
+  }
+}
