@@ -953,22 +953,12 @@ class FramedBlobStore final : public BlobStore {
     GROVE_ASSIGN_OR_RETURN(std::vector<TensorRecord> tensors, core_->index->tensors(file));
     GROVE_ASSIGN_OR_RETURN(auto bases, detail::match_base_tensors(*core_->index, tensors, base_files));
     ReencodeStats stats;
-    PackBuilder builder(core_->options.pack_target_bytes);
+    detail::PackRelocator packs(*core_);
     FrameScratch scratch;
     std::vector<std::uint8_t> raw, base_raw;
     // Frames made deltas in this run and frames used as bases: neither may take the other role,
     // or a read would need more than two frames.
     std::unordered_set<Blake3Digest, DigestHash> made_delta, used_as_base;
-
-    auto flush = [&]() -> Status {
-      PackBuilder::Sealed sealed = builder.seal();
-      if (sealed.name.empty()) return Status::ok();
-      NewPack pack{sealed.name, sealed.bytes.size(), std::move(sealed.entries)};
-      GROVE_RETURN_IF_ERROR(core_->backend->put(pack_key(pack.name), sealed.bytes));
-      Status s = core_->index->relocate(pack);
-      if (!s.is_ok()) (void)core_->backend->remove(pack_key(pack.name));
-      return s;
-    };
 
     for (const TensorRecord& t : tensors) {
       stats.tensor_bytes += t.length;
@@ -1020,19 +1010,18 @@ class FramedBlobStore final : public BlobStore {
           EncodedFrame encoded = encode_frame(raw, e.frame.type, &fb);
           if (!detail::is_delta(encoded.codec) || encoded.bytes.size() >= e.frame.stored_length) continue;
           encoded.raw_check = raw_check(raw);
-          if (!builder.fits(encoded.bytes.size())) GROVE_RETURN_IF_ERROR(flush());
+          GROVE_RETURN_IF_ERROR(packs.add(e.frame.id, e.frame.type, e.frame.raw_length, encoded, base->id));
           stats.stored_bytes_before += e.frame.stored_length;
           stats.stored_bytes_after += encoded.bytes.size();
           stats.base_bytes += e.frame.raw_length;
           ++stats.frames_reencoded;
           made_delta.insert(e.frame.id);
           used_as_base.insert(base->id);
-          builder.add(e.frame.id, e.frame.type, e.frame.raw_length, encoded, base->id);
         }
         if (batch.size() < 256) break;
       }
     }
-    GROVE_RETURN_IF_ERROR(flush());
+    GROVE_RETURN_IF_ERROR(packs.flush());
     return stats;
   }
 

@@ -94,6 +94,28 @@ void Core::give_buffer(StagingBuffer buffer) {
   if (buffers.size() < kMaxPooledBuffers) buffers.push_back(std::move(buffer));
 }
 
+PackRelocator::PackRelocator(Core& core) : core_(core), pack_(*core.backend, core.options.pack_target_bytes) {}
+
+Status PackRelocator::add(const Blake3Digest& id, ElementType type, std::uint32_t raw_length,
+                          const EncodedFrame& frame, const std::optional<Blake3Digest>& base) {
+  if (!pack_.fits(frame.bytes.size())) GROVE_RETURN_IF_ERROR(flush());
+  return pack_.add(id, type, raw_length, frame, base);
+}
+
+Status PackRelocator::flush() {
+  PackStreamWriter::Sealed sealed;
+  Status s = pack_.seal(sealed);
+  if (sealed.name.empty()) return s;
+  if (s.is_ok()) s = core_.index->relocate(NewPack{sealed.name, sealed.size, std::move(sealed.entries)});
+  // A failed install may still leave the object; nothing points at it.
+  if (!s.is_ok()) {
+    (void)core_.backend->remove(pack_key(sealed.name));
+    return s;
+  }
+  written_ += sealed.size;
+  return Status::ok();
+}
+
 Status Core::load_standalone(const FrameLocation& frame, FrameScratch& scratch, std::vector<std::uint8_t>& out) {
   if (frame.base) return frame_error(frame, "a standalone frame was expected, found a delta");
   return load_frame(frame, nullptr, scratch, out);

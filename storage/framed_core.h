@@ -55,6 +55,25 @@ struct Core {
   Status load_standalone(const FrameLocation& frame, FrameScratch& scratch, std::vector<std::uint8_t>& out);
 };
 
+// Writes frames that already have index rows (gc's copies, repack's re-encodings) into new
+// packs, streamed to the backend as they come, and moves the rows of each sealed pack's frames
+// to it: the pack is durable and installed before the index switches (one transaction), and
+// removed again when the index refuses. A relocator dropped before flush() leaves nothing.
+class PackRelocator {
+ public:
+  explicit PackRelocator(Core& core);
+  Status add(const Blake3Digest& id, ElementType type, std::uint32_t raw_length, const EncodedFrame& frame,
+             const std::optional<Blake3Digest>& base);
+  // Seals and switches to the open pack, if any.
+  Status flush();
+  std::uint64_t bytes_written() const { return written_; }  // of the packs switched to
+
+ private:
+  Core& core_;
+  PackStreamWriter pack_;
+  std::uint64_t written_ = 0;
+};
+
 // A tensor of a base file that a tensor being stored may be encoded against.
 struct BaseTensor {
   Sha256Digest file;

@@ -306,32 +306,17 @@ struct StorageMaintenance::Impl {
   // Copies `frames` (rows of one pack) into new packs: stored bytes read back and checked
   // against their checksums, then put (durable) and switched over in one transaction each.
   Result<std::uint64_t> copy_frames(const std::vector<FrameRow>& frames, std::uint64_t& frames_copied) {
-    std::uint64_t written = 0;
-    PackBuilder builder(core.options.pack_target_bytes);
-    auto flush = [&]() -> Status {
-      PackBuilder::Sealed sealed = builder.seal();
-      if (sealed.bytes.empty()) return Status::ok();
-      NewPack pack{sealed.name, sealed.bytes.size(), std::move(sealed.entries)};
-      GROVE_RETURN_IF_ERROR(core.backend->put(pack_key(pack.name), sealed.bytes));
-      Status s = index().relocate(pack);
-      if (!s.is_ok()) {
-        (void)core.backend->remove(pack_key(pack.name));
-        return s;
-      }
-      written += pack.size;
-      return Status::ok();
-    };
+    detail::PackRelocator packs(core);
     GROVE_RETURN_IF_ERROR(read_frames(frames, [&](const StoredFrame& f) -> Status {
       GROVE_RETURN_IF_ERROR(f.read);
       if (!f.intact) return corrupt(f.row.label() + " fails its checksum; run grove fsck");
       EncodedFrame encoded{f.row.codec, std::vector<std::uint8_t>(f.payload.begin(), f.payload.end()), f.row.raw_check};
-      if (!builder.fits(encoded.bytes.size())) GROVE_RETURN_IF_ERROR(flush());
-      builder.add(f.row.id, f.row.type, f.row.raw_length, std::move(encoded), f.row.base);
+      GROVE_RETURN_IF_ERROR(packs.add(f.row.id, f.row.type, f.row.raw_length, encoded, f.row.base));
       ++frames_copied;
       return Status::ok();
     }));
-    GROVE_RETURN_IF_ERROR(flush());
-    return written;
+    GROVE_RETURN_IF_ERROR(packs.flush());
+    return packs.bytes_written();
   }
 
   // Step 1 (and the dry run): moves dead files and frames to the graveyard and retires empty

@@ -26,7 +26,6 @@
 #include <cstdint>
 #include <cstdlib>
 #include <deque>
-#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -79,43 +78,6 @@ std::uint64_t raw_check(std::span<const std::uint8_t> raw);
 // "packs/ab/<hex>.pack" for a pack named `name` (64 hex digits).
 std::string pack_key(const std::string& name);
 
-// Serialises frames into one pack as they come (one copy per frame, into a buffer that keeps
-// its capacity from pack to pack).
-class PackBuilder {
- public:
-  // `buffer` may be a recycled one (its capacity is what matters).
-  explicit PackBuilder(std::uint64_t target_bytes = kMaxPackBytes, std::vector<std::uint8_t> buffer = {});
-  // Gives the buffer back for reuse; the builder is empty afterwards.
-  std::vector<std::uint8_t> release_buffer();
-
-  bool empty() const { return entries_.empty(); }
-  std::size_t frame_count() const { return entries_.size(); }
-  // Size of the pack if sealed now with every frame.
-  std::uint64_t bytes() const { return buffer_.size() + entries_.size() * kPackEntrySize + kPackTrailerSize; }
-  // False when a frame of `stored_length` bytes would take the pack over its limits (an empty
-  // builder always takes one frame).
-  bool fits(std::size_t stored_length) const;
-  void add(const Blake3Digest& id, ElementType type, std::uint32_t raw_length, const EncodedFrame& frame,
-           const std::optional<Blake3Digest>& base);
-
-  struct Sealed {
-    std::string name;                   // 64 hex digits; empty when no frame was kept
-    std::span<const std::uint8_t> bytes;  // valid until the next add()
-    std::vector<PackEntry> entries;
-  };
-  // Finishes the pack with the frames for which `keep(id)` is true (all when `keep` is empty)
-  // and starts a new one.
-  Sealed seal(const std::function<bool(const Blake3Digest&)>& keep = {});
-
- private:
-  void restart();
-
-  std::uint64_t target_bytes_;
-  std::vector<std::uint8_t> buffer_;  // magic, then frames
-  std::vector<PackEntry> entries_;
-  bool sealed_ = false;  // buffer_ holds a finished pack; the next add() restarts
-};
-
 // Page-aligned, uninitialised memory for the staging window. It starts small and grows (up
 // to 1 MiB) only as a pack does, so storing a small file touches a few pages, not megabytes.
 class StagingBuffer {
@@ -134,12 +96,11 @@ class StagingBuffer {
   std::size_t capacity_ = 0;
 };
 
-
-// Streams frames straight into a backend object (BlobBackend::begin_put) as they come, so a
-// writer holds a small staging buffer instead of a whole pack, and the object's bytes start
-// reaching the disk while the pack fills. The same byte format as PackBuilder. Unlike
-// PackBuilder::seal it cannot drop frames at the end: a frame that another upload indexed
-// meanwhile stays in the pack as dead bytes (the index keeps the first location).
+// Writes one pack after another, streaming frames straight into a backend object
+// (BlobBackend::begin_put) as they come, so a writer holds a small staging buffer instead of a
+// whole pack, and the object's bytes start reaching the disk while the pack fills. It cannot drop
+// frames at the end: a frame that another upload indexed meanwhile stays in the pack as dead
+// bytes (the index keeps the first location).
 class PackStreamWriter {
  public:
   // `staging` may be a recycled buffer.
