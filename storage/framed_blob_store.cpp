@@ -702,7 +702,10 @@ class FramePrefetcher {
  public:
   FramePrefetcher(std::shared_ptr<Core> core, const Sha256Digest& digest, std::uint64_t from, std::uint64_t end)
       : core_(core), walker_(std::move(core), digest), pos_(from), end_(end) {
-    for (int i = 0; i < kLoaders; ++i) threads_.emplace_back([this] { run(); });
+    for (int i = 0; i < kLoaders; ++i) threads_.emplace_back([this] {
+      pthread_setname_np(pthread_self(), "grove-prefetch");
+      run();
+    });
   }
 
   ~FramePrefetcher() {
