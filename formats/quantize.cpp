@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cfloat>
 #include <cmath>
 #include <cstdint>
@@ -391,6 +392,183 @@ GROVE_AVX2_F16C void bf16_row_legacy_avx2(const std::uint16_t* x, std::size_t bl
   }
 }
 
+// --- AVX2: the K-quants' scale search, eight sub-blocks at once -----------------------------
+// Sub-block j of a 256-value super-block runs in lane j, with the scalar code's float
+// operations in the scalar code's order (each lane's sums over its 32 values in order, a
+// multiply then an add, the same divisions and comparisons), so weights, scales, mins and levels
+// are those of quantize_k_scales and fit_scale_min, bit for bit. The search is nine tenths of a
+// Q4_K_M export's time.
+
+// std::clamp(nearest_int(iscale * (v - offset)), 0, nmax) in each lane.
+GROVE_AVX2 inline __m256i k_level8(__m256 iscale, __m256 v, __m256 offset, __m256i nmax) {
+  const __m256 t = _mm256_add_ps(_mm256_mul_ps(iscale, _mm256_sub_ps(v, offset)), _mm256_set1_ps(12582912.0f));
+  const __m256i q = _mm256_sub_epi32(_mm256_and_si256(_mm256_castps_si256(t), _mm256_set1_epi32(0x007fffff)),
+                                     _mm256_set1_epi32(0x00400000));
+  return _mm256_min_epi32(_mm256_max_epi32(q, _mm256_setzero_si256()), nmax);
+}
+
+GROVE_AVX2 void fit_scale_min8_avx2(const float* x, int nmax, float rmin, float rdelta, int nstep, std::uint8_t* L,
+                                    float* scales, float* neg_mins) {
+  constexpr int n = 32;
+  const __m256i lanes = _mm256_setr_epi32(0, 32, 64, 96, 128, 160, 192, 224);
+  const __m256 zero = _mm256_setzero_ps();
+  const __m256i nmax8 = _mm256_set1_epi32(nmax);
+  __m256 xt[n];
+  __m256 w[n];
+  __m256 sum_x2 = zero;
+  for (int i = 0; i < n; ++i) {
+    xt[i] = _mm256_i32gather_ps(x + i, lanes, 4);
+    sum_x2 = _mm256_add_ps(sum_x2, _mm256_mul_ps(xt[i], xt[i]));
+  }
+  const __m256 av_x = _mm256_sqrt_ps(_mm256_div_ps(sum_x2, _mm256_set1_ps(32.0f)));
+  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+  for (int i = 0; i < n; ++i) w[i] = _mm256_add_ps(av_x, _mm256_and_ps(xt[i], abs_mask));
+
+  __m256 lo = xt[0];
+  __m256 hi = xt[0];
+  __m256 sum_w = w[0];
+  __m256 sum_x = _mm256_mul_ps(sum_w, xt[0]);
+  for (int i = 1; i < n; ++i) {
+    lo = _mm256_min_ps(xt[i], lo);  // x < lo ? x : lo, as the scalar `if`
+    hi = _mm256_max_ps(xt[i], hi);
+    sum_w = _mm256_add_ps(sum_w, w[i]);
+    sum_x = _mm256_add_ps(sum_x, _mm256_mul_ps(w[i], xt[i]));
+  }
+  lo = _mm256_blendv_ps(lo, zero, _mm256_cmp_ps(lo, zero, _CMP_GT_OQ));
+  // Flat sub-blocks (hi == lo) end here in the scalar code; their lanes run on and are
+  // overwritten at the end.
+  const __m256 flat = _mm256_cmp_ps(hi, lo, _CMP_EQ_OQ);
+  const __m256 flat_lo = lo;
+
+  __m256 iscale = _mm256_div_ps(_mm256_set1_ps(static_cast<float>(nmax)), _mm256_sub_ps(hi, lo));
+  __m256 scale = _mm256_div_ps(_mm256_set1_ps(1.0f), iscale);
+  __m256 best = zero;
+  __m256i levels[n];
+  for (int i = 0; i < n; ++i) {
+    levels[i] = k_level8(iscale, xt[i], lo, nmax8);
+    const __m256 diff = _mm256_sub_ps(_mm256_add_ps(_mm256_mul_ps(scale, _mm256_cvtepi32_ps(levels[i])), lo), xt[i]);
+    best = _mm256_add_ps(best, _mm256_mul_ps(w[i], _mm256_mul_ps(diff, diff)));
+  }
+  __m256i candidate[n];
+  for (int is = 0; is <= nstep; ++is) {
+    const float step = rmin + rdelta * static_cast<float>(is) + static_cast<float>(nmax);
+    iscale = _mm256_div_ps(_mm256_set1_ps(step), _mm256_sub_ps(hi, lo));
+    __m256 sum_l = zero;
+    __m256 sum_l2 = zero;
+    __m256 sum_xl = zero;
+    for (int i = 0; i < n; ++i) {
+      candidate[i] = k_level8(iscale, xt[i], lo, nmax8);
+      const __m256 l = _mm256_cvtepi32_ps(candidate[i]);
+      const __m256 wl = _mm256_mul_ps(w[i], l);
+      sum_l = _mm256_add_ps(sum_l, wl);
+      sum_l2 = _mm256_add_ps(sum_l2, _mm256_mul_ps(wl, l));
+      sum_xl = _mm256_add_ps(sum_xl, _mm256_mul_ps(wl, xt[i]));
+    }
+    const __m256 D = _mm256_sub_ps(_mm256_mul_ps(sum_w, sum_l2), _mm256_mul_ps(sum_l, sum_l));
+    const __m256 valid = _mm256_cmp_ps(D, zero, _CMP_GT_OQ);
+    if (_mm256_movemask_ps(valid) == 0) continue;
+    __m256 this_scale = _mm256_div_ps(_mm256_sub_ps(_mm256_mul_ps(sum_w, sum_xl), _mm256_mul_ps(sum_x, sum_l)), D);
+    __m256 this_min = _mm256_div_ps(_mm256_sub_ps(_mm256_mul_ps(sum_l2, sum_x), _mm256_mul_ps(sum_l, sum_xl)), D);
+    const __m256 positive = _mm256_cmp_ps(this_min, zero, _CMP_GT_OQ);
+    this_min = _mm256_blendv_ps(this_min, zero, positive);
+    this_scale = _mm256_blendv_ps(this_scale, _mm256_div_ps(sum_xl, sum_l2), positive);
+    __m256 err = zero;
+    for (int i = 0; i < n; ++i) {
+      const __m256 diff =
+          _mm256_sub_ps(_mm256_add_ps(_mm256_mul_ps(this_scale, _mm256_cvtepi32_ps(candidate[i])), this_min), xt[i]);
+      err = _mm256_add_ps(err, _mm256_mul_ps(w[i], _mm256_mul_ps(diff, diff)));
+    }
+    const __m256 better = _mm256_and_ps(valid, _mm256_cmp_ps(err, best, _CMP_LT_OQ));
+    if (_mm256_movemask_ps(better) == 0) continue;
+    const __m256i take = _mm256_castps_si256(better);
+    for (int i = 0; i < n; ++i) levels[i] = _mm256_blendv_epi8(levels[i], candidate[i], take);
+    best = _mm256_blendv_ps(best, err, better);
+    scale = _mm256_blendv_ps(scale, this_scale, better);
+    lo = _mm256_blendv_ps(lo, this_min, better);
+  }
+  scale = _mm256_blendv_ps(scale, zero, flat);
+  lo = _mm256_blendv_ps(lo, flat_lo, flat);
+  _mm256_storeu_ps(scales, scale);
+  _mm256_storeu_ps(neg_mins, _mm256_xor_ps(lo, _mm256_set1_ps(-0.0f)));
+  alignas(32) std::int32_t out[n][8];
+  for (int i = 0; i < n; ++i) {
+    _mm256_store_si256(reinterpret_cast<__m256i*>(out[i]), _mm256_andnot_si256(_mm256_castps_si256(flat), levels[i]));
+  }
+  for (int j = 0; j < 8; ++j) {
+    for (int i = 0; i < n; ++i) L[32 * j + i] = static_cast<std::uint8_t>(out[i][j]);
+  }
+}
+
+// fit_scale_symmetric (Q6_K) for eight sub-blocks of 16 values at once, sub-block j in lane j,
+// with the scalar code's operations in its order, as above.
+GROVE_AVX2 void fit_scale_symmetric8_avx2(const float* x, std::uint8_t* L, float* scales) {
+  constexpr int n = 16;
+  const __m256i lanes = _mm256_setr_epi32(0, 16, 32, 48, 64, 80, 96, 112);
+  const __m256 zero = _mm256_setzero_ps();
+  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+  __m256 xt[n];
+  __m256 amax = zero;
+  __m256 max = zero;
+  for (int i = 0; i < n; ++i) {  // signed_absmax: the first of the largest magnitude
+    xt[i] = _mm256_i32gather_ps(x + i, lanes, 4);
+    const __m256 a = _mm256_and_ps(xt[i], abs_mask);
+    const __m256 larger = _mm256_cmp_ps(a, amax, _CMP_GT_OQ);
+    amax = _mm256_blendv_ps(amax, a, larger);
+    max = _mm256_blendv_ps(max, xt[i], larger);
+  }
+  // Sub-blocks of tiny values end here in the scalar code (levels 0, scale 0).
+  const __m256 tiny = _mm256_cmp_ps(_mm256_and_ps(max, abs_mask), _mm256_set1_ps(1e-15f), _CMP_LT_OQ);
+  __m256i levels[n];
+  __m256i candidate[n];
+  auto sums = [&](__m256 iscale, __m256& sum_lx, __m256& sum_l2) GROVE_AVX2 {
+    sum_lx = zero;
+    sum_l2 = zero;
+    for (int i = 0; i < n; ++i) {
+      const __m256 t = _mm256_add_ps(_mm256_mul_ps(iscale, xt[i]), _mm256_set1_ps(12582912.0f));
+      __m256i q = _mm256_sub_epi32(_mm256_and_si256(_mm256_castps_si256(t), _mm256_set1_epi32(0x007fffff)),
+                                   _mm256_set1_epi32(0x00400000));
+      q = _mm256_min_epi32(_mm256_max_epi32(q, _mm256_set1_epi32(-32)), _mm256_set1_epi32(31));
+      candidate[i] = q;
+      const __m256 l = _mm256_cvtepi32_ps(q);
+      const __m256 w = _mm256_mul_ps(xt[i], xt[i]);
+      sum_lx = _mm256_add_ps(sum_lx, _mm256_mul_ps(_mm256_mul_ps(w, xt[i]), l));
+      sum_l2 = _mm256_add_ps(sum_l2, _mm256_mul_ps(_mm256_mul_ps(w, l), l));
+    }
+  };
+  __m256 sum_lx;
+  __m256 sum_l2;
+  sums(_mm256_div_ps(_mm256_set1_ps(-32.0f), max), sum_lx, sum_l2);
+  for (int i = 0; i < n; ++i) levels[i] = candidate[i];
+  // sum_l2 != 0 (true for NaN, as C++'s != is).
+  __m256 scale = _mm256_blendv_ps(zero, _mm256_div_ps(sum_lx, sum_l2), _mm256_cmp_ps(sum_l2, zero, _CMP_NEQ_UQ));
+  __m256 best = _mm256_mul_ps(scale, sum_lx);
+  for (int is = -9; is <= 9; ++is) {
+    if (is == 0) continue;
+    const float step = -(32.0f + 0.1f * static_cast<float>(is));
+    sums(_mm256_div_ps(_mm256_set1_ps(step), max), sum_lx, sum_l2);
+    const __m256 better = _mm256_and_ps(
+        _mm256_cmp_ps(sum_l2, zero, _CMP_GT_OQ),
+        _mm256_cmp_ps(_mm256_mul_ps(sum_lx, sum_lx), _mm256_mul_ps(best, sum_l2), _CMP_GT_OQ));
+    if (_mm256_movemask_ps(better) == 0) continue;
+    const __m256i take = _mm256_castps_si256(better);
+    for (int i = 0; i < n; ++i) levels[i] = _mm256_blendv_epi8(levels[i], candidate[i], take);
+    const __m256 this_scale = _mm256_div_ps(sum_lx, sum_l2);
+    scale = _mm256_blendv_ps(scale, this_scale, better);
+    best = _mm256_blendv_ps(best, _mm256_mul_ps(this_scale, sum_lx), better);
+  }
+  _mm256_storeu_ps(scales, _mm256_blendv_ps(scale, zero, tiny));
+  // Levels + 32; tiny sub-blocks get 0 (the scalar code's fill), not 32.
+  const __m256i keep = _mm256_castps_si256(tiny);
+  alignas(32) std::int32_t out[n][8];
+  for (int i = 0; i < n; ++i) {
+    _mm256_store_si256(reinterpret_cast<__m256i*>(out[i]),
+                       _mm256_andnot_si256(keep, _mm256_add_epi32(levels[i], _mm256_set1_epi32(32))));
+  }
+  for (int j = 0; j < 8; ++j) {
+    for (int i = 0; i < n; ++i) L[16 * j + i] = static_cast<std::uint8_t>(out[i][j]);
+  }
+}
+
 GROVE_AVX2 void bf16_to_f32_avx2(const std::uint16_t* x, std::size_t n, float* out) {
   std::size_t i = 0;
   for (; i + 8 <= n; i += 8) {
@@ -483,21 +661,58 @@ void unpack_scale_min(const std::uint8_t* s, int j, int* sc, int* m) {
   }
 }
 
+// The vector paths are on unless a test or benchmark turned them off (set_vector_paths).
+std::atomic<bool> g_vector_paths{true};
+
+#if defined(GROVE_HAVE_AVX2_PATH)
+bool use_avx2() { return g_vector_paths.load(std::memory_order_relaxed) && cpu_has_avx2(); }
+#endif
+
+// fit_scale_min for the eight sub-blocks at x (weights included) on AVX2; false when the CPU
+// has none, and the caller runs the scalar code.
+bool fit_k_scales_fast(const float* x, int nmax, float rmin, float rdelta, int nstep, std::uint8_t* L, float* scales,
+                       float* neg_mins) {
+#if defined(GROVE_HAVE_AVX2_PATH)
+  if (use_avx2()) {
+    fit_scale_min8_avx2(x, nmax, rmin, rdelta, nstep, L, scales, neg_mins);
+    return true;
+  }
+#endif
+  return false;
+}
+
+// fit_scale_symmetric for the sixteen sub-blocks at x on AVX2; false: run the scalar code.
+bool fit_q6_scales_fast(const float* x, std::uint8_t* L, float* scales) {
+#if defined(GROVE_HAVE_AVX2_PATH)
+  if (use_avx2()) {
+    fit_scale_symmetric8_avx2(x, L, scales);
+    fit_scale_symmetric8_avx2(x + 128, L + 128, scales + 8);
+    return true;
+  }
+#endif
+  return false;
+}
+
 // Shared by Q4_K (nmax 15) and Q5_K (nmax 31): fills d, dmin and scales[12] at out and the
 // levels L[256]. The quant bits are packed by the caller.
 void quantize_k_scales(const float* x, int nmax, float rmin, int nstep, std::uint8_t* out, std::uint8_t* L) {
   std::array<float, 8> scales;
   std::array<float, 8> mins;
+  constexpr float rdelta = 0.1f;
+  if (!fit_k_scales_fast(x, nmax, rmin, rdelta, nstep, L, scales.data(), mins.data())) {
+    for (int j = 0; j < 8; ++j) {
+      const float* xs = x + 32 * j;
+      float sum_x2 = 0;
+      for (int l = 0; l < 32; ++l) sum_x2 += xs[l] * xs[l];
+      const float av_x = std::sqrt(sum_x2 / 32);
+      std::array<float, 32> w;
+      for (int l = 0; l < 32; ++l) w[l] = av_x + std::fabs(xs[l]);
+      scales[j] = fit_scale_min(xs, w.data(), nmax, rmin, rdelta, nstep, L + 32 * j, &mins[j]);
+    }
+  }
   float max_scale = 0;
   float max_min = 0;
   for (int j = 0; j < 8; ++j) {
-    const float* xs = x + 32 * j;
-    float sum_x2 = 0;
-    for (int l = 0; l < 32; ++l) sum_x2 += xs[l] * xs[l];
-    const float av_x = std::sqrt(sum_x2 / 32);
-    std::array<float, 32> w;
-    for (int l = 0; l < 32; ++l) w[l] = av_x + std::fabs(xs[l]);
-    scales[j] = fit_scale_min(xs, w.data(), nmax, rmin, 0.1f, nstep, L + 32 * j, &mins[j]);
     if (scales[j] > max_scale) max_scale = scales[j];
     if (mins[j] > max_min) max_min = mins[j];
   }
@@ -609,8 +824,10 @@ void quantize_q6_k(const float* x, std::uint8_t* out) {
   std::array<float, 16> scales;
   float max_scale = 0;
   float max_abs_scale = 0;
+  if (!fit_q6_scales_fast(x, L.data(), scales.data())) {
+    for (int b = 0; b < 16; ++b) scales[b] = fit_scale_symmetric(x + 16 * b, L.data() + 16 * b);
+  }
   for (int b = 0; b < 16; ++b) {
-    scales[b] = fit_scale_symmetric(x + 16 * b, L.data() + 16 * b);
     if (std::fabs(scales[b]) > max_abs_scale) {
       max_abs_scale = std::fabs(scales[b]);
       max_scale = scales[b];
@@ -751,13 +968,15 @@ std::uint16_t fp32_to_bf16(float value) {
 
 float bf16_to_fp32(std::uint16_t bits) { return bits_float(static_cast<std::uint32_t>(bits) << 16); }
 
+void set_vector_paths(bool enabled) { g_vector_paths.store(enabled, std::memory_order_relaxed); }
+
 }  // namespace grove::formats
 
 namespace grove::formats {
 
 void bf16_row_to_f32(std::span<const std::uint16_t> in, float* out) {
 #if defined(GROVE_HAVE_AVX2_PATH)
-  if (cpu_has_avx2()) return bf16_to_f32_avx2(in.data(), in.size(), out);
+  if (use_avx2()) return bf16_to_f32_avx2(in.data(), in.size(), out);
 #endif
   for (std::size_t i = 0; i < in.size(); ++i) out[i] = bf16_to_fp32(in[i]);
 }
@@ -769,11 +988,11 @@ Status quantize_row_bf16(QuantType type, std::span<const std::uint16_t> in, std:
                             " elements does not fit a buffer of " + std::to_string(out.size()) + " bytes");
   }
 #if defined(GROVE_HAVE_AVX2_PATH)
-  if (cpu_has_avx2() && type == QuantType::kQ8_0) {
+  if (use_avx2() && type == QuantType::kQ8_0) {
     bf16_row_legacy_avx2<false>(in.data(), in.size() / kLegacyBlock, out.data());
     return Status::ok();
   }
-  if (cpu_has_avx2() && type == QuantType::kQ4_0) {
+  if (use_avx2() && type == QuantType::kQ4_0) {
     bf16_row_legacy_avx2<true>(in.data(), in.size() / kLegacyBlock, out.data());
     return Status::ok();
   }

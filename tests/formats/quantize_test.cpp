@@ -208,6 +208,32 @@ std::vector<DataSet> adversarial_data() {
   for (std::size_t i = 0; i < sparse.size(); i += 7) sparse[i] = (i % 2 ? 1.0f : -1.0f) * static_cast<float>(i % 5);
   sets.push_back({"sparse", sparse, 512});
 
+  // Super-blocks whose sub-blocks (32 values for Q4_K/Q5_K, 16 for Q6_K) are each of another
+  // kind: the vector paths fit eight sub-blocks at once, one per lane, and a lane that ends
+  // early in the scalar code (flat, tiny) must not disturb its neighbours.
+  std::vector<float> kinds;
+  for (int block = 0; block < 24; ++block) {
+    for (int sub = 0; sub < 16; ++sub) {
+      const std::vector<float> v = normals(16, 1.0f);
+      for (int i = 0; i < 16; ++i) {
+        float f = v[static_cast<std::size_t>(i)];
+        switch ((sub + block) % 9) {
+          case 0: f = 0.0f; break;                           // zeros
+          case 1: f = 0.75f; break;                          // flat
+          case 2: f *= 1e-20f; break;                        // tiny
+          case 3: f = std::fabs(f) + 0.25f; break;           // positive only (min clamps to 0)
+          case 4: f = -std::fabs(f) - 0.25f; break;          // negative only
+          case 5: f *= 1e30f; break;                         // huge
+          case 6: f = i == 5 ? 40.0f : f * 0.01f; break;     // one outlier
+          case 7: f = static_cast<float>(i % 4) * 0.5f; break;  // ties
+          default: break;                                    // plain normals
+        }
+        kinds.push_back(f);
+      }
+    }
+  }
+  sets.push_back({"sub-blocks of every kind", kinds, 512});
+
   sets.push_back({"many rows", normals(512 * 1024, 0.05f), 1024});
   sets.push_back({"fused multiply-add traps", fma_traps(rng), 256});
   return sets;
@@ -220,15 +246,20 @@ TEST_CASE("the llama.cpp reference library is installed", "[formats]") {
   REQUIRE(GgmlReference::instance().error() == "");
 }
 
+// Both ways: with the vector paths (AVX2, where the CPU has it) and with the scalar code alone.
 TEST_CASE("quantizers are byte-identical to llama.cpp's reference", "[formats]") {
   REQUIRE(GgmlReference::instance().error() == "");
   const std::vector<DataSet> sets = adversarial_data();
-  for (QuantType type : kReferenceTypes) {
-    for (const DataSet& set : sets) {
-      INFO(quant_type_name(type) << " on " << set.name);
-      CHECK(compare_with_reference(type, set.values, set.row_length) == "");
+  for (bool vector : {true, false}) {
+    set_vector_paths(vector);
+    for (QuantType type : kReferenceTypes) {
+      for (const DataSet& set : sets) {
+        INFO(quant_type_name(type) << " on " << set.name << (vector ? "" : ", scalar code"));
+        CHECK(compare_with_reference(type, set.values, set.row_length) == "");
+      }
     }
   }
+  set_vector_paths(true);
 }
 
 // The exporter feeds BF16 weights to quantize_row_bf16, which decodes and quantizes in one
@@ -236,30 +267,34 @@ TEST_CASE("quantizers are byte-identical to llama.cpp's reference", "[formats]")
 TEST_CASE("BF16 rows quantize to the reference's bytes in one pass", "[formats]") {
   REQUIRE(GgmlReference::instance().error() == "");
   GgmlReference& ref = GgmlReference::instance();
-  for (const DataSet& set : adversarial_data()) {
-    std::vector<std::uint16_t> bits(set.values.size());
-    std::vector<float> decoded(set.values.size());
-    for (std::size_t i = 0; i < bits.size(); ++i) {
-      bits[i] = fp32_to_bf16(set.values[i]);
-      decoded[i] = bf16_to_fp32(bits[i]);
-    }
-    for (QuantType type : kReferenceTypes) {
-      INFO(quant_type_name(type) << " on " << set.name << " as BF16");
-      GgmlRowFn ref_row = ref.row(type);
-      REQUIRE(ref_row);
-      const std::size_t row_bytes = quantized_row_size(type, set.row_length);
-      const std::size_t rows = bits.size() / set.row_length;
-      std::vector<std::uint8_t> ours(rows * row_bytes, 0xAA), theirs(rows * row_bytes, 0x55);
-      for (std::size_t r = 0; r < rows; ++r) {
-        REQUIRE(quantize_row_bf16(type, std::span(bits.data() + r * set.row_length, set.row_length),
-                                  std::span(ours.data() + r * row_bytes, row_bytes))
-                    .is_ok());
-        ref_row(decoded.data() + r * set.row_length, theirs.data() + r * row_bytes,
-                static_cast<std::int64_t>(set.row_length));
+  for (bool vector : {true, false}) {
+    set_vector_paths(vector);
+    for (const DataSet& set : adversarial_data()) {
+      std::vector<std::uint16_t> bits(set.values.size());
+      std::vector<float> decoded(set.values.size());
+      for (std::size_t i = 0; i < bits.size(); ++i) {
+        bits[i] = fp32_to_bf16(set.values[i]);
+        decoded[i] = bf16_to_fp32(bits[i]);
       }
-      CHECK(ours == theirs);
+      for (QuantType type : kReferenceTypes) {
+        INFO(quant_type_name(type) << " on " << set.name << " as BF16" << (vector ? "" : ", scalar code"));
+        GgmlRowFn ref_row = ref.row(type);
+        REQUIRE(ref_row);
+        const std::size_t row_bytes = quantized_row_size(type, set.row_length);
+        const std::size_t rows = bits.size() / set.row_length;
+        std::vector<std::uint8_t> ours(rows * row_bytes, 0xAA), theirs(rows * row_bytes, 0x55);
+        for (std::size_t r = 0; r < rows; ++r) {
+          REQUIRE(quantize_row_bf16(type, std::span(bits.data() + r * set.row_length, set.row_length),
+                                    std::span(ours.data() + r * row_bytes, row_bytes))
+                      .is_ok());
+          ref_row(decoded.data() + r * set.row_length, theirs.data() + r * row_bytes,
+                  static_cast<std::int64_t>(set.row_length));
+        }
+        CHECK(ours == theirs);
+      }
     }
   }
+  set_vector_paths(true);
 }
 
 // Every BF16 bit pattern, NaN and infinities included (where the reference's bytes are the
