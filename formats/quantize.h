@@ -60,15 +60,14 @@ Status quantize_row(QuantType type, std::span<const float> in, std::span<std::ui
 
 // quantize_row for a row of BF16 values (their bits, as safetensors stores them): the same
 // bytes as decoding with bf16_to_fp32 and calling quantize_row, in one pass without a float
-// row (Q8_0 and Q4_0 use AVX2 when the CPU has it; the K-quants' scale search does for
-// quantize_row too). Same REQUIRES as quantize_row.
+// row (Q8_0 and Q4_0 use AVX2 when the CPU has it, as the K-quants' scale searches do in both
+// functions). Same REQUIRES as quantize_row.
 Status quantize_row_bf16(QuantType type, std::span<const std::uint16_t> in, std::span<std::uint8_t> out);
 // bf16_to_fp32 over a row (vectorised when the CPU allows). REQUIRES: out holds in.size() floats.
 void bf16_row_to_f32(std::span<const std::uint16_t> in, float* out);
 
 // The SIMD paths (AVX2, when the CPU has it) give the scalar code's bytes; tests turn them off
-// to check that, and benchmarks to measure them. On by default; not meant to change while
-// quantizing.
+// to check the scalar code too. On by default; not meant to change while quantizing.
 void set_vector_paths(bool enabled);
 
 // Scalar conversions with ggml's rounding (round to nearest even), exposed for the GGUF writer
