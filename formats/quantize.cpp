@@ -523,6 +523,13 @@ GROVE_AVX2 void fit_scale_symmetric8_avx2(const float* x, std::uint8_t* L, float
   }
   // Sub-blocks of tiny values end here in the scalar code (levels 0, scale 0).
   const __m256 tiny = _mm256_cmp_ps(_mm256_and_ps(max, abs_mask), _mm256_set1_ps(1e-15f), _CMP_LT_OQ);
+  // The weights x² and the products x²·x, the same in every candidate's sums: computed once.
+  __m256 w[n];
+  __m256 wx[n];
+  for (int i = 0; i < n; ++i) {
+    w[i] = _mm256_mul_ps(xt[i], xt[i]);
+    wx[i] = _mm256_mul_ps(w[i], xt[i]);
+  }
   __m256i levels[n];
   __m256i candidate[n];
   auto sums = [&](__m256 iscale, __m256& sum_lx, __m256& sum_l2) GROVE_AVX2 {
@@ -532,9 +539,8 @@ GROVE_AVX2 void fit_scale_symmetric8_avx2(const float* x, std::uint8_t* L, float
       const __m256i q = nearest_int8(_mm256_mul_ps(iscale, xt[i]));
       candidate[i] = _mm256_min_epi32(_mm256_max_epi32(q, _mm256_set1_epi32(-32)), _mm256_set1_epi32(31));
       const __m256 l = _mm256_cvtepi32_ps(candidate[i]);
-      const __m256 w = _mm256_mul_ps(xt[i], xt[i]);
-      sum_lx = _mm256_add_ps(sum_lx, _mm256_mul_ps(_mm256_mul_ps(w, xt[i]), l));
-      sum_l2 = _mm256_add_ps(sum_l2, _mm256_mul_ps(_mm256_mul_ps(w, l), l));
+      sum_lx = _mm256_add_ps(sum_lx, _mm256_mul_ps(wx[i], l));
+      sum_l2 = _mm256_add_ps(sum_l2, _mm256_mul_ps(_mm256_mul_ps(w[i], l), l));
     }
   };
   __m256 sum_lx;
@@ -663,7 +669,7 @@ void unpack_scale_min(const std::uint8_t* s, int j, int* sc, int* m) {
   }
 }
 
-// The vector paths are on unless a test or benchmark turned them off (set_vector_paths).
+// The vector paths are on unless a test turned them off (set_vector_paths).
 std::atomic<bool> g_vector_paths{true};
 
 #if defined(GROVE_HAVE_AVX2_PATH)
